@@ -1,0 +1,2 @@
+def greet(greeting: str, who: str) -> str:
+    return f"{greeting} from {who}"

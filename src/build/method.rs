@@ -1,0 +1,175 @@
+//! Choosing how a resource is built: `Metadata.BuildMethod` first, then the runtime, as SAM does.
+
+use crate::project::{Code, CodeResource};
+
+/// How a resource's artifact is made.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Sources plus `pip install -r requirements.txt`.
+    Python { runtime: String },
+    /// Sources plus `npm ci`/`npm install --omit=dev`.
+    Nodejs { runtime: String },
+    /// `make build-<LogicalId>` with `ARTIFACTS_DIR`.
+    Makefile,
+    /// The directory, packed as is.
+    Prebuilt,
+    /// A zip file, used as is.
+    Zip,
+}
+
+impl Method {
+    pub fn name(&self) -> &str {
+        match self {
+            Method::Python { runtime } | Method::Nodejs { runtime } => runtime,
+            Method::Makefile => "makefile",
+            Method::Prebuilt => "prebuilt",
+            Method::Zip => "zip",
+        }
+    }
+}
+
+/// Why a resource is not built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotBuilt {
+    /// Nothing to build (S3 code, inline code, images): not an error.
+    Skip(String),
+    /// The resource cannot be built as declared; the message names the fix.
+    Error(String),
+}
+
+fn is_python(r: &str) -> bool {
+    r.starts_with("python3")
+}
+
+fn is_node(r: &str) -> bool {
+    r.starts_with("nodejs")
+}
+
+/// Picks the build method for a function (`runtime` given) or a layer (`runtime` None).
+pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Result<Method, NotBuilt> {
+    if let Some(p) = &res.problem {
+        return Err(NotBuilt::Error(p.clone()));
+    }
+    match &res.code {
+        Code::S3(uri) => return Err(NotBuilt::Skip(format!("code is already in S3 ({uri}); nothing to build"))),
+        Code::Inline => return Err(NotBuilt::Skip("inline code lives in the template; nothing to build".into())),
+        Code::Image => {
+            return Err(NotBuilt::Skip(
+                "PackageType Image is not supported for code sync; build and push the image with docker, then deploy"
+                    .into(),
+            ));
+        }
+        Code::Invalid(msg) => return Err(NotBuilt::Error(msg.clone())),
+        Code::Zip(_) => return Ok(Method::Zip),
+        Code::Dir(_) => {}
+    }
+    if res.build.skip_build {
+        return Ok(Method::Prebuilt);
+    }
+    let makefile_hint = format!(
+        "add `Metadata: {{BuildMethod: makefile}}` to `{}` and a Makefile in its code directory with a `build-{}` target that copies the build output to $ARTIFACTS_DIR",
+        res.logical_id, res.logical_id
+    );
+    if let Some(m) = res.build.method.as_deref() {
+        return match m {
+            "makefile" => Ok(Method::Makefile),
+            m if is_python(m) => Ok(Method::Python { runtime: m.to_string() }),
+            m if is_node(m) => Ok(Method::Nodejs { runtime: m.to_string() }),
+            "esbuild" => Err(NotBuilt::Error(format!(
+                "BuildMethod esbuild is not supported by lamb yet; run esbuild from a Makefile instead: {makefile_hint}"
+            ))),
+            other => Err(NotBuilt::Error(format!(
+                "BuildMethod `{other}` is not one lamb can build (python3.x, nodejs*.x, makefile); {makefile_hint}"
+            ))),
+        };
+    }
+    if is_layer {
+        // SAM packs a layer without a BuildMethod as it is.
+        return Ok(Method::Prebuilt);
+    }
+    match runtime {
+        Some(r) if is_python(r) => Ok(Method::Python { runtime: r.to_string() }),
+        Some(r) if is_node(r) => Ok(Method::Nodejs { runtime: r.to_string() }),
+        Some(r) if r.starts_with("provided") => Ok(Method::Prebuilt),
+        Some(r) => Err(NotBuilt::Error(format!("runtime `{r}` is not one lamb builds by itself; {makefile_hint}"))),
+        None => Err(NotBuilt::Error(format!("no Runtime and no BuildMethod; set Runtime, or {makefile_hint}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{Arch, BuildSpec, Flavor};
+    use std::path::PathBuf;
+
+    fn res(code: Code, method: Option<&str>) -> CodeResource {
+        CodeResource {
+            id: "Fn".into(),
+            logical_id: "Fn".into(),
+            resource_type: "AWS::Serverless::Function".into(),
+            flavor: Flavor::Sam,
+            template: PathBuf::from("template.yaml"),
+            line: None,
+            code,
+            architecture: Arch::X86_64,
+            build: BuildSpec { method: method.map(str::to_string), ..BuildSpec::default() },
+            problem: None,
+        }
+    }
+
+    fn dir() -> Code {
+        Code::Dir(PathBuf::from("/p/src"))
+    }
+
+    #[test]
+    fn by_runtime_and_by_build_method() {
+        assert_eq!(
+            select(&res(dir(), None), Some("python3.12"), false),
+            Ok(Method::Python { runtime: "python3.12".into() })
+        );
+        assert_eq!(
+            select(&res(dir(), None), Some("nodejs20.x"), false),
+            Ok(Method::Nodejs { runtime: "nodejs20.x".into() })
+        );
+        assert_eq!(select(&res(dir(), None), Some("provided.al2023"), false), Ok(Method::Prebuilt));
+        assert_eq!(select(&res(dir(), Some("makefile")), Some("provided.al2023"), false), Ok(Method::Makefile));
+        assert_eq!(
+            select(&res(dir(), Some("python3.11")), Some("python3.12"), false),
+            Ok(Method::Python { runtime: "python3.11".into() })
+        );
+        assert_eq!(select(&res(dir(), None), None, true), Ok(Method::Prebuilt));
+        assert_eq!(
+            select(&res(dir(), Some("nodejs22.x")), None, true),
+            Ok(Method::Nodejs { runtime: "nodejs22.x".into() })
+        );
+        assert_eq!(
+            select(&res(Code::Zip(PathBuf::from("/p/a.zip")), None), Some("python3.12"), false),
+            Ok(Method::Zip)
+        );
+        let mut skip = res(dir(), None);
+        skip.build.skip_build = true;
+        assert_eq!(select(&skip, Some("python3.12"), false), Ok(Method::Prebuilt));
+    }
+
+    #[test]
+    fn unsupported_runtimes_suggest_makefile() {
+        let Err(NotBuilt::Error(msg)) = select(&res(dir(), None), Some("java21"), false) else { panic!() };
+        assert!(
+            msg.contains("runtime `java21`") && msg.contains("BuildMethod: makefile") && msg.contains("build-Fn"),
+            "{msg}"
+        );
+        let Err(NotBuilt::Error(msg)) = select(&res(dir(), Some("dotnet8")), None, false) else { panic!() };
+        assert!(msg.contains("BuildMethod `dotnet8`"), "{msg}");
+    }
+
+    #[test]
+    fn nothing_to_build_is_a_skip() {
+        assert!(matches!(
+            select(&res(Code::S3("s3://b/k".into()), None), Some("python3.12"), false),
+            Err(NotBuilt::Skip(_))
+        ));
+        assert!(matches!(select(&res(Code::Inline, None), Some("python3.12"), false), Err(NotBuilt::Skip(_))));
+        assert!(matches!(select(&res(Code::Image, None), None, false), Err(NotBuilt::Skip(m)) if m.contains("Image")));
+    }
+}

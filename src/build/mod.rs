@@ -1,0 +1,320 @@
+//! Building one resource: fingerprint its sources, and if no artifact exists for that
+//! fingerprint, produce its files (copying sources, installing dependencies, or running make)
+//! and pack them into a deterministic zip in the artifact store.
+
+pub mod deps;
+pub mod method;
+pub mod store;
+pub mod tools;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::fingerprint::{self, FileEntry, FingerprintError, TreeHash, WalkOptions};
+use crate::package::{self, Artifact, PackEntry, PackageError};
+use crate::project::value::Value;
+use crate::project::{Arch, Code, CodeResource};
+pub use deps::{Deps, DepsCache};
+pub use method::{Method, NotBuilt};
+pub use store::Store;
+
+/// Bump when the way artifacts are made changes, so old cache entries are not reused.
+const BUILD_KEY_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Fingerprint(#[from] FingerprintError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error("`{command}` failed ({status}):\n{output}")]
+    Command { command: String, status: String, output: String },
+    #[error("`{tool}` is not installed or not on PATH; {install}")]
+    MissingTool { tool: String, install: String },
+    #[error("{0}")]
+    Deps(String),
+    #[error("{0}")]
+    Make(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+}
+
+impl BuildError {
+    /// A file changed between fingerprinting and packing: worth one more try.
+    pub fn is_race(&self) -> bool {
+        matches!(self, BuildError::Package(PackageError::Changed { .. } | PackageError::Read { .. }))
+    }
+}
+
+/// One thing to build: a function's or layer's code with its method and settings.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: String,
+    pub logical_id: String,
+    pub is_layer: bool,
+    pub source: PathBuf,
+    pub arch: Arch,
+    pub method: Method,
+    pub properties: Value,
+}
+
+impl Target {
+    /// The build target for a resource, or why there is none.
+    pub fn of(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Result<Target, NotBuilt> {
+        let method = method::select(res, runtime, is_layer)?;
+        let source = match &res.code {
+            Code::Dir(p) | Code::Zip(p) => p.clone(),
+            _ => unreachable!("method::select only succeeds for local code"),
+        };
+        Ok(Target {
+            id: res.id.clone(),
+            logical_id: res.logical_id.clone(),
+            is_layer,
+            source,
+            arch: res.architecture,
+            method,
+            properties: res.build.properties.clone(),
+        })
+    }
+
+    /// Patterns left out of the source tree for this method, beyond the defaults.
+    fn walk_options(&self, project_root: &Path, follow_external_symlinks: bool) -> WalkOptions {
+        let (gitignore, extra): (bool, &[&str]) = match self.method {
+            // SAM's python builder leaves out virtualenvs and tool caches (and `.env` files).
+            Method::Python { .. } => {
+                (true, &[".venv", "venv", ".env", ".mypy_cache", ".pytest_cache", ".tox", ".nox", "*.egg-info"])
+            }
+            // Dependencies come from the install, never from the source tree.
+            Method::Nodejs { .. } => (true, &["node_modules"]),
+            Method::Makefile => (true, &[]),
+            // A prebuilt directory is the artifact: its files are packed even if gitignored
+            // (build outputs usually are).
+            Method::Prebuilt | Method::Zip => (false, &[]),
+        };
+        WalkOptions {
+            project_root: project_root.to_path_buf(),
+            gitignore,
+            extra_excludes: extra.iter().map(|s| s.to_string()).collect(),
+            follow_external_symlinks,
+        }
+    }
+}
+
+/// A target with its fingerprint.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub target: Target,
+    pub files: Vec<FileEntry>,
+    pub hashes: Vec<[u8; 32]>,
+    pub tree: TreeHash,
+    /// The cache key: the tree plus every build setting that changes the artifact.
+    pub key: String,
+}
+
+/// Result of building a prepared target.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub artifact: Artifact,
+    pub deps: Option<Deps>,
+}
+
+/// Builds targets into the artifact store. Shared by all build threads.
+pub struct Builder {
+    pub project_root: PathBuf,
+    pub work_dir: PathBuf,
+    pub deps: DepsCache,
+    pub store: Store,
+    pub follow_external_symlinks: bool,
+    pub hash_threads: usize,
+}
+
+impl Builder {
+    /// Creates a builder keeping its files under `lamb_dir` (the project's `.lamb`).
+    pub fn new(project_root: &Path, lamb_dir: &Path, follow_external_symlinks: bool, hash_threads: usize) -> Self {
+        Builder {
+            project_root: project_root.to_path_buf(),
+            work_dir: lamb_dir.join("work"),
+            deps: DepsCache::new(lamb_dir.join("deps")),
+            store: Store::new(lamb_dir.join("artifacts")),
+            follow_external_symlinks,
+            hash_threads,
+        }
+    }
+
+    /// Walks and hashes the target's sources and derives its cache key.
+    pub fn prepare(&self, target: Target) -> Result<Prepared, BuildError> {
+        let (files, hashes, tree) = if target.method == Method::Zip {
+            let meta = fs::metadata(&target.source)
+                .map_err(|source| FingerprintError::Unreadable { path: target.source.clone(), source })?;
+            let files =
+                vec![FileEntry { rel: "code.zip".into(), abs: target.source.clone(), exec: false, size: meta.len() }];
+            let (tree, hashes) = fingerprint::hash_entries_with_files(&files, 1)?;
+            (files, hashes, tree)
+        } else {
+            let opts = target.walk_options(&self.project_root, self.follow_external_symlinks);
+            let files = fingerprint::walk(&target.source, &opts)?;
+            let (tree, hashes) = fingerprint::hash_entries_with_files(&files, self.hash_threads)?;
+            (files, hashes, tree)
+        };
+        let key = build_key(&target, &tree);
+        Ok(Prepared { target, files, hashes, tree, key })
+    }
+
+    /// Produces the artifact for `p` (the caller has checked the store first).
+    pub fn build(&self, p: &Prepared) -> Result<Built, BuildError> {
+        let t = &p.target;
+        let mut entries: BTreeMap<String, PackEntry> = BTreeMap::new();
+        let mut deps = None;
+        let source_prefix = match (&t.method, t.is_layer) {
+            (Method::Python { .. }, true) => "python/",
+            (Method::Nodejs { .. }, true) => "nodejs/",
+            _ => "",
+        };
+        match &t.method {
+            Method::Zip => {
+                let artifact = package::describe_zip(&t.source)?;
+                if artifact.sha256 != fingerprint::hex(&p.hashes[0]) {
+                    return Err(PackageError::Changed { path: t.source.clone() }.into());
+                }
+                self.store.put_meta(&p.key, &artifact)?;
+                return Ok(Built { artifact, deps: None });
+            }
+            Method::Prebuilt => {}
+            Method::Python { runtime } => {
+                deps = deps::python(&self.deps, &t.source, runtime, t.arch)?;
+                if let Some(d) = &deps {
+                    add_tree(&mut entries, &d.dir, source_prefix)?;
+                }
+            }
+            Method::Nodejs { runtime } => {
+                deps = deps::nodejs(&self.deps, &t.source, runtime, t.arch)?;
+                if let Some(d) = &deps {
+                    add_tree(&mut entries, &d.dir, &format!("{source_prefix}node_modules/"))?;
+                }
+            }
+            Method::Makefile => return self.make(p),
+        }
+        for (f, h) in p.files.iter().zip(&p.hashes) {
+            let rel = format!("{source_prefix}{}", f.rel);
+            entries.insert(rel.clone(), PackEntry { rel, source: f.abs.clone(), exec: f.exec, expect: Some(*h) });
+        }
+        let entries: Vec<PackEntry> = entries.into_values().collect();
+        let artifact = package::pack(&entries, &self.store.zip_path(&p.key))?;
+        self.store.put_meta(&p.key, &artifact)?;
+        Ok(Built { artifact, deps })
+    }
+
+    /// `make build-<LogicalId>` in a scratch copy of the sources, as SAM's makefile builder
+    /// does, then packs whatever the target put in `$ARTIFACTS_DIR`.
+    fn make(&self, p: &Prepared) -> Result<Built, BuildError> {
+        let t = &p.target;
+        let io = |what: String| move |source| BuildError::Io { what, source };
+        let makefile =
+            ["Makefile", "makefile", "GNUmakefile"].into_iter().find(|m| p.files.iter().any(|f| f.rel == *m));
+        let Some(makefile) = makefile else {
+            return Err(BuildError::Make(format!(
+                "BuildMethod makefile needs a Makefile in {} with a `build-{}` target; add one",
+                t.source.display(),
+                t.logical_id
+            )));
+        };
+        let work = self.work_dir.join(&p.key[..16]);
+        let _ = fs::remove_dir_all(&work);
+        let src = work.join("src");
+        let artifacts = work.join("artifacts");
+        fs::create_dir_all(&artifacts).map_err(io(format!("cannot create {}", artifacts.display())))?;
+        for (f, h) in p.files.iter().zip(&p.hashes) {
+            copy_verified(&f.abs, &src.join(&f.rel), f.exec, h)?;
+        }
+        let target = format!("build-{}", t.logical_id);
+        let mut cmd = Command::new("make");
+        cmd.arg("--makefile").arg(src.join(makefile)).arg(&target).env("ARTIFACTS_DIR", &artifacts).current_dir(&src);
+        tools::run(&mut cmd, "make", "install make (e.g. apt install make)").map_err(|e| match e {
+            BuildError::Command { command, status, output } => {
+                let fix = if output.contains(&format!("No rule to make target '{target}'")) {
+                    format!("add a `{target}:` target to {}", t.source.join(makefile).display())
+                } else {
+                    format!("fix the `{target}` target in {}", t.source.join(makefile).display())
+                };
+                BuildError::Make(format!("`{command}` failed ({status}):\n{output}\n{fix}"))
+            }
+            other => other,
+        })?;
+        let files = fingerprint::walk(
+            &artifacts,
+            &WalkOptions {
+                project_root: work.clone(),
+                gitignore: false,
+                extra_excludes: Vec::new(),
+                follow_external_symlinks: self.follow_external_symlinks,
+            },
+        )?;
+        if files.is_empty() {
+            return Err(BuildError::Make(format!(
+                "`make {target}` succeeded but put no files in $ARTIFACTS_DIR; copy the build output there (e.g. `cp bootstrap $(ARTIFACTS_DIR)/`)"
+            )));
+        }
+        let entries: Vec<PackEntry> =
+            files.into_iter().map(|f| PackEntry { rel: f.rel, source: f.abs, exec: f.exec, expect: None }).collect();
+        let artifact = package::pack(&entries, &self.store.zip_path(&p.key))?;
+        self.store.put_meta(&p.key, &artifact)?;
+        let _ = fs::remove_dir_all(&work);
+        Ok(Built { artifact, deps: None })
+    }
+}
+
+/// The cache key of a target: its tree and every setting that changes the artifact.
+fn build_key(t: &Target, tree: &TreeHash) -> String {
+    let settings = serde_json::json!({
+        "v": BUILD_KEY_VERSION,
+        "method": t.method,
+        "arch": t.arch,
+        "layer": t.is_layer,
+        "properties": t.properties.to_json(),
+        // Make targets are per logical id, so two functions sharing a directory differ.
+        "make_target": (t.method == Method::Makefile).then_some(&t.logical_id),
+    });
+    let mut h = Sha256::new();
+    h.update(settings.to_string().as_bytes());
+    h.update(tree.digest);
+    fingerprint::hex(&h.finalize())
+}
+
+/// Adds every file under `dir` (dependencies) at `prefix`.
+fn add_tree(entries: &mut BTreeMap<String, PackEntry>, dir: &Path, prefix: &str) -> Result<(), BuildError> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let opts = WalkOptions {
+        project_root: dir.to_path_buf(),
+        gitignore: false,
+        extra_excludes: Vec::new(),
+        follow_external_symlinks: true,
+    };
+    for f in fingerprint::walk(dir, &opts)? {
+        let rel = format!("{prefix}{}", f.rel);
+        entries.insert(rel.clone(), PackEntry { rel, source: f.abs, exec: f.exec, expect: None });
+    }
+    Ok(())
+}
+
+/// Copies a source file into a scratch directory, checking it still has the fingerprinted
+/// content.
+fn copy_verified(from: &Path, to: &Path, exec: bool, expect: &[u8; 32]) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    let bytes = fs::read(from).map_err(|source| PackageError::Read { path: from.to_path_buf(), source })?;
+    if <[u8; 32]>::from(Sha256::digest(&bytes)) != *expect {
+        return Err(PackageError::Changed { path: from.to_path_buf() }.into());
+    }
+    let io = |source| BuildError::Io { what: format!("cannot write {}", to.display()), source };
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).map_err(io)?;
+    }
+    fs::write(to, &bytes).map_err(io)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(if exec { 0o755 } else { 0o644 })).map_err(io)?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Running the external tools builds need (pip, npm, make), with errors that show their output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::BuildError;
+
+/// How many lines of a failed command's output to show.
+const TAIL_LINES: usize = 40;
+
+/// Runs `cmd`, capturing its output. `tool` names the program for a missing-tool error and
+/// `install` says how to get it.
+pub fn run(cmd: &mut Command, tool: &str, install: &str) -> Result<String, BuildError> {
+    let shown = display(cmd);
+    tracing::debug!(command = %shown, "running");
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            BuildError::MissingTool { tool: tool.to_string(), install: install.to_string() }
+        } else {
+            BuildError::Io { what: format!("cannot run `{shown}`"), source: e }
+        }
+    })?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        return Err(BuildError::Command {
+            command: shown,
+            status: out.status.code().map_or_else(|| "killed by a signal".to_string(), |c| format!("exit code {c}")),
+            output: tail(&text, TAIL_LINES),
+        });
+    }
+    Ok(text)
+}
+
+fn display(cmd: &Command) -> String {
+    let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
+    parts.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    parts.join(" ")
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    let mut out = lines[start..].join("\n");
+    if start > 0 {
+        out = format!("... ({start} earlier lines)\n{out}");
+    }
+    out
+}
+
+/// Finds `name` on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_command_shows_its_output_tail() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "for i in $(seq 1 50); do echo line$i; done; echo boom >&2; exit 3"]);
+        let err = run(&mut cmd, "sh", "").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("exit code 3") && msg.contains("boom") && msg.contains("line50"), "{msg}");
+        assert!(!msg.contains("line5\n") && msg.contains("earlier lines"), "{msg}");
+    }
+
+    #[test]
+    fn missing_tool_says_how_to_install_it() {
+        let err = run(&mut Command::new("lamb-no-such-tool"), "lamb-no-such-tool", "install it with apt").unwrap_err();
+        assert!(matches!(err, BuildError::MissingTool { .. }));
+        assert!(err.to_string().contains("install it with apt"), "{err}");
+    }
+}

@@ -1,0 +1,222 @@
+//! Turning flags, samconfig and the environment into one validated configuration. Nothing
+//! downstream sees clap types or reads samconfig itself.
+
+pub mod overrides;
+pub mod samconfig;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::cli::ProjectArgs;
+use crate::project::intrinsics::Pseudo;
+use crate::project::template;
+use samconfig::SamParams;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {message}", file.display())]
+    Samconfig { file: PathBuf, message: String },
+    #[error("--template-file {}: no such file; check the path", path.display())]
+    TemplateMissing { path: PathBuf },
+    #[error("--config-file {}: no such file; check the path", path.display())]
+    SamconfigMissing { path: PathBuf },
+    #[error("--project-dir {}: {reason}", path.display())]
+    ProjectDir { path: PathBuf, reason: String },
+    #[error("--parameter-overrides: {0}")]
+    Overrides(String),
+    #[error(
+        "no template found in {}; looked for template.yaml, template.yml and template.json; run lamb in the project directory or pass --template-file",
+        dir.display()
+    )]
+    NoTemplate { dir: PathBuf },
+    #[error("cannot determine the current directory: {0}")]
+    Cwd(std::io::Error),
+}
+
+impl ConfigError {
+    /// Errors in what the user typed are usage errors (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            ConfigError::TemplateMissing { .. }
+                | ConfigError::SamconfigMissing { .. }
+                | ConfigError::ProjectDir { .. }
+                | ConfigError::Overrides(_)
+        )
+    }
+}
+
+/// Where the project is and how to parameterise its template.
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    /// Project directory (canonical): code must live inside, `.lamb/` is kept here.
+    pub root: PathBuf,
+    /// The template (absolute).
+    pub template: PathBuf,
+    pub overrides: IndexMap<String, String>,
+    pub samconfig: SamParams,
+    pub pseudo: Pseudo,
+}
+
+/// Resolves project flags for `command` (the samconfig section to read).
+pub fn project(args: &ProjectArgs, command: &str) -> Result<ProjectConfig, ConfigError> {
+    let cwd = std::env::current_dir().map_err(ConfigError::Cwd)?;
+    project_in(&cwd, args, command, &|k| std::env::var(k).ok())
+}
+
+/// [`project`] with the working directory and environment passed in, for tests.
+pub fn project_in(
+    cwd: &Path,
+    args: &ProjectArgs,
+    command: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProjectConfig, ConfigError> {
+    let project_dir = match &args.project_dir {
+        Some(d) => {
+            let d = cwd.join(d);
+            if !d.is_dir() {
+                return Err(ConfigError::ProjectDir { path: d, reason: "not a directory; check the path".into() });
+            }
+            Some(d.canonicalize().map_err(|e| ConfigError::ProjectDir { path: d.clone(), reason: e.to_string() })?)
+        }
+        None => None,
+    };
+    let search_dir = project_dir.clone().unwrap_or_else(|| cwd.to_path_buf());
+
+    // samconfig next to an explicit template, else in the directory searched for one.
+    let template_given = args.template_file.as_ref().map(|t| cwd.join(t));
+    if let Some(t) = &template_given
+        && !t.is_file()
+    {
+        return Err(ConfigError::TemplateMissing { path: t.clone() });
+    }
+    let config_dir =
+        template_given.as_ref().and_then(|t| t.parent().map(Path::to_path_buf)).unwrap_or_else(|| search_dir.clone());
+    let samconfig_file = match &args.config_file {
+        Some(f) => {
+            let f = config_dir.join(f);
+            if !f.is_file() {
+                return Err(ConfigError::SamconfigMissing { path: f });
+            }
+            Some(f)
+        }
+        None => samconfig::find(&config_dir),
+    };
+    let sam = match &samconfig_file {
+        Some(f) => samconfig::load(f, &args.config_env, command)?,
+        None => SamParams::default(),
+    };
+
+    let template = match template_given {
+        Some(t) => t,
+        None => match sam.string("template_file") {
+            Some(t) => {
+                let p = config_dir.join(&t);
+                if !p.is_file() {
+                    return Err(ConfigError::Samconfig {
+                        file: samconfig_file.clone().unwrap_or_default(),
+                        message: format!("template_file `{t}` does not exist; fix the path"),
+                    });
+                }
+                p
+            }
+            None => template::find(&search_dir).map_err(|_| ConfigError::NoTemplate { dir: search_dir.clone() })?,
+        },
+    };
+    let template = crate::project::normalize(&template);
+    let root = match project_dir {
+        Some(d) => d,
+        None => {
+            let dir = template.parent().unwrap_or(Path::new("/"));
+            dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+        }
+    };
+
+    let mut overrides: IndexMap<String, String> = sam.parameter_overrides()?.into_iter().collect();
+    for raw in &args.parameter_overrides {
+        for (k, v) in overrides::parse(raw).map_err(ConfigError::Overrides)? {
+            overrides.insert(k, v);
+        }
+    }
+
+    let region = sam.string("region").or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION"));
+    let pseudo = Pseudo { region, stack_name: sam.string("stack_name"), account_id: None };
+    Ok(ProjectConfig { root, template, overrides, samconfig: sam, pseudo })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ProjectArgs {
+        ProjectArgs {
+            template_file: None,
+            project_dir: None,
+            parameter_overrides: Vec::new(),
+            config_file: None,
+            config_env: "default".into(),
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn finds_template_and_samconfig_and_merges_overrides() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        std::fs::write(root.join("template.yml"), "Resources: {}").unwrap();
+        std::fs::write(
+            root.join("samconfig.toml"),
+            "version = 0.1\n[default.global.parameters]\nstack_name = 's'\nregion = 'eu-west-1'\n[default.build.parameters]\nparameter_overrides = 'A=1 B=2'\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.parameter_overrides = vec!["B=3 C='x y'".into()];
+        let c = project_in(&root, &a, "build", &no_env).unwrap();
+        assert_eq!(c.template, root.join("template.yml"));
+        assert_eq!(c.root, root);
+        let o: Vec<(&str, &str)> = c.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(o, [("A", "1"), ("B", "3"), ("C", "x y")]);
+        assert_eq!(c.pseudo.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.pseudo.stack_name.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn template_in_a_subdirectory_sets_the_root_and_samconfig_location() {
+        let d = tempfile::tempdir().unwrap();
+        let cwd = d.path().canonicalize().unwrap();
+        std::fs::create_dir(cwd.join("infra")).unwrap();
+        std::fs::write(cwd.join("infra/t.yaml"), "Resources: {}").unwrap();
+        std::fs::write(cwd.join("infra/samconfig.toml"), "version = 0.1\n[default.global.parameters]\nregion = 'r1'\n")
+            .unwrap();
+        let mut a = args();
+        a.template_file = Some("infra/t.yaml".into());
+        let c = project_in(&cwd, &a, "build", &|k| (k == "AWS_REGION").then(|| "env-region".to_string())).unwrap();
+        assert_eq!(c.root, cwd.join("infra"));
+        assert_eq!(c.pseudo.region.as_deref(), Some("r1"), "samconfig wins over the environment");
+        a.project_dir = Some(".".into());
+        assert_eq!(project_in(&cwd, &a, "build", &no_env).unwrap().root, cwd);
+    }
+
+    #[test]
+    fn usage_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let mut a = args();
+        a.template_file = Some("nope.yaml".into());
+        let e = project_in(d.path(), &a, "build", &no_env).unwrap_err();
+        assert!(e.is_usage() && e.to_string().contains("nope.yaml"), "{e}");
+        let e = project_in(d.path(), &args(), "build", &no_env).unwrap_err();
+        assert!(matches!(e, ConfigError::NoTemplate { .. }) && e.to_string().contains("--template-file"), "{e}");
+        std::fs::write(d.path().join("template.yaml"), "Resources: {}").unwrap();
+        let mut a = args();
+        a.parameter_overrides = vec!["oops".into()];
+        let e = project_in(d.path(), &a, "build", &no_env).unwrap_err();
+        assert!(e.is_usage() && e.to_string().contains("--parameter-overrides: `oops` is not Key=Value"), "{e}");
+        let mut a = args();
+        a.config_file = Some("other.toml".into());
+        assert!(project_in(d.path(), &a, "build", &no_env).unwrap_err().is_usage());
+    }
+}

@@ -1,0 +1,402 @@
+//! One build pass over a project: select resources, fingerprint them, plan, build what changed
+//! (in parallel, shared code once), record the results and prune what is no longer needed.
+//! Every mode (`lamb build`, and later sync and watch) goes through here.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::build::{BuildError, Builder, Built, NotBuilt, Prepared, Target};
+use crate::plan::{self, BuildAction};
+use crate::project::{Arch, Project};
+use crate::state::{self, BuildRecord, BuildState, StateError};
+
+/// The project's private directory.
+pub const LAMB_DIR: &str = ".lamb";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// What happened to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Built,
+    Cached,
+    /// Would be built (`--dry-run`).
+    Changed,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Built => "built",
+            Status::Cached => "cached",
+            Status::Changed => "changed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Function,
+    Layer,
+}
+
+/// The report line of one resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceReport {
+    pub id: String,
+    pub kind: Kind,
+    pub status: Status,
+    pub method: Option<String>,
+    pub architecture: Arch,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactReport>,
+    /// `installed` or `cached` when the build includes dependencies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deps: Option<&'static str>,
+    /// The resource whose build this one shares (same code and settings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_with: Option<String>,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Where the resource is declared (`template.yaml:12`).
+    pub location: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactReport {
+    pub path: PathBuf,
+    pub size: u64,
+    pub unzipped_size: u64,
+    pub files: usize,
+    pub code_sha256: String,
+    pub sha256: String,
+}
+
+/// The whole pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub resources: Vec<ResourceReport>,
+    pub duration_ms: u64,
+    pub notes: Vec<String>,
+}
+
+impl BuildReport {
+    pub fn count(&self, status: Status) -> usize {
+        self.resources.iter().filter(|r| r.status == status).count()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.count(Status::Failed) > 0
+    }
+}
+
+/// Receives progress as resources start and finish (called from build threads).
+pub trait Progress: Sync {
+    fn started(&self, id: &str, action: &str);
+    fn finished(&self, report: &ResourceReport);
+}
+
+/// A `Progress` that ignores everything.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn started(&self, _: &str, _: &str) {}
+    fn finished(&self, _: &ResourceReport) {}
+}
+
+/// Options of one build pass.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Full ids to build; empty means all.
+    pub ids: Vec<String>,
+    pub force: bool,
+    /// Fingerprint and plan only.
+    pub dry_run: bool,
+    pub jobs: usize,
+    pub follow_external_symlinks: bool,
+}
+
+struct Item {
+    id: String,
+    kind: Kind,
+    architecture: Arch,
+    location: String,
+    target: Result<Target, NotBuilt>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+/// Builds the selected resources of `project`.
+pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, EngineError> {
+    let started = Instant::now();
+    let lamb_dir = project.root.join(LAMB_DIR);
+    ensure_lamb_dir(&lamb_dir)?;
+    let _lock = state::Lock::acquire(&lamb_dir.join("build.lock"), || {
+        tracing::info!("waiting for another lamb build in this project to finish");
+    })?;
+    sweep_leftovers(&lamb_dir);
+    let state_path = lamb_dir.join("build.json");
+    let mut state = BuildState::load(&state_path)?;
+
+    let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let builder = Builder::new(&project.root, &lamb_dir, opts.follow_external_symlinks, hash_threads);
+    let wanted = |id: &str| opts.ids.is_empty() || opts.ids.iter().any(|w| w == id);
+
+    let mut items = Vec::new();
+    for f in &project.functions {
+        if wanted(&f.res.id) {
+            items.push(Item {
+                id: f.res.id.clone(),
+                kind: Kind::Function,
+                architecture: f.res.architecture,
+                location: f.res.location(),
+                target: Target::of(&f.res, f.runtime.as_deref(), false),
+            });
+        }
+    }
+    for l in &project.layers {
+        if wanted(&l.res.id) {
+            items.push(Item {
+                id: l.res.id.clone(),
+                kind: Kind::Layer,
+                architecture: l.res.architecture,
+                location: l.res.location(),
+                target: Target::of(&l.res, None, true),
+            });
+        }
+    }
+
+    let report_of = |item: &Item, status: Status, duration_ms: u64, message: Option<String>| ResourceReport {
+        id: item.id.clone(),
+        kind: item.kind,
+        status,
+        method: item.target.as_ref().ok().map(|t| t.method.name().to_string()),
+        architecture: item.architecture,
+        duration_ms,
+        artifact: None,
+        deps: None,
+        shared_with: None,
+        message,
+        location: item.location.clone(),
+    };
+
+    // Fingerprint everything that can be built.
+    let jobs = opts.jobs.max(1);
+    let prepared: Vec<Option<(Result<Prepared, BuildError>, u64)>> = crate::par::map(&items, jobs, |item| {
+        let target = item.target.as_ref().ok()?;
+        let t0 = Instant::now();
+        Some((builder.prepare(target.clone()), ms(t0)))
+    });
+
+    let mut reports: Vec<Option<ResourceReport>> = vec![None; items.len()];
+    let mut keyed: Vec<(String, String)> = Vec::new();
+    let mut by_id: HashMap<String, (usize, Prepared, u64)> = HashMap::new();
+    for (i, (item, prep)) in items.iter().zip(prepared).enumerate() {
+        match (&item.target, prep) {
+            (Err(NotBuilt::Skip(why)), _) => reports[i] = Some(report_of(item, Status::Skipped, 0, Some(why.clone()))),
+            (Err(NotBuilt::Error(why)), _) => reports[i] = Some(report_of(item, Status::Failed, 0, Some(why.clone()))),
+            (Ok(_), Some((Err(e), took))) => {
+                reports[i] = Some(report_of(item, Status::Failed, took, Some(e.to_string())))
+            }
+            (Ok(_), Some((Ok(p), took))) => {
+                keyed.push((item.id.clone(), p.key.clone()));
+                by_id.insert(item.id.clone(), (i, p, took));
+            }
+            (Ok(_), None) => unreachable!("buildable items are always prepared"),
+        }
+    }
+    for r in reports.iter().flatten() {
+        progress.finished(r);
+    }
+
+    let groups = plan::plan_builds(&keyed, |k| builder.store.get(k).is_some(), opts.force);
+
+    if opts.dry_run {
+        for g in &groups {
+            let cached = (g.action == BuildAction::Cached).then(|| builder.store.get(&g.key)).flatten();
+            for member in &g.members {
+                let (i, _, took) = &by_id[member];
+                let item = &items[*i];
+                let status = if cached.is_some() { Status::Cached } else { Status::Changed };
+                let mut r = report_of(item, status, *took, None);
+                r.artifact = cached.as_ref().map(artifact_report);
+                if member != &g.representative {
+                    r.shared_with = Some(g.representative.clone());
+                }
+                progress.finished(&r);
+                reports[*i] = Some(r);
+            }
+        }
+        return Ok(finish(project, reports, started));
+    }
+
+    // Build the groups that need it.
+    let outcomes: Vec<(Result<Built, BuildError>, Option<Prepared>, u64)> = crate::par::map(&groups, jobs, |g| {
+        let (_, p, hash_ms) = &by_id[&g.representative];
+        let t0 = Instant::now();
+        if g.action == BuildAction::Cached {
+            let artifact = builder.store.get(&g.key).expect("planned as cached");
+            let prev_deps =
+                state.resources.get(&g.representative).filter(|r| r.key == g.key).and_then(|r| r.deps.clone());
+            let deps = prev_deps.map(|key| crate::build::Deps { key, dir: PathBuf::new(), installed: false });
+            return (Ok(Built { artifact, deps }), None, hash_ms + ms(t0));
+        }
+        progress.started(&g.representative, "building");
+        let mut result = builder.build(p);
+        let mut rebuilt = None;
+        if let Err(e) = &result
+            && e.is_race()
+        {
+            // A file changed while we packed: fingerprint again and build the new content.
+            tracing::info!(resource = %g.representative, error = %e, "sources changed during the build; building again");
+            match builder.prepare(p.target.clone()) {
+                Ok(p2) => {
+                    result = builder.build(&p2);
+                    rebuilt = Some(p2);
+                }
+                Err(e2) => result = Err(e2),
+            }
+        }
+        (result, rebuilt, hash_ms + ms(t0))
+    });
+
+    let built_at = now_secs();
+    for (g, (result, rebuilt, took)) in groups.iter().zip(outcomes) {
+        let key = rebuilt.as_ref().map_or(g.key.clone(), |p| p.key.clone());
+        for member in &g.members {
+            let (i, p, _) = &by_id[member];
+            let item = &items[*i];
+            let mut r = report_of(item, Status::Failed, took, None);
+            if member != &g.representative {
+                r.shared_with = Some(g.representative.clone());
+            }
+            match &result {
+                Ok(b) => {
+                    r.status = if g.action == BuildAction::Cached { Status::Cached } else { Status::Built };
+                    r.deps = b.deps.as_ref().map(|d| if d.installed { "installed" } else { "cached" });
+                    r.artifact = Some(artifact_report(&b.artifact));
+                    state.resources.insert(
+                        member.clone(),
+                        BuildRecord {
+                            key: key.clone(),
+                            method: p.target.method.name().to_string(),
+                            artifact: b.artifact.path.clone(),
+                            code_sha256: b.artifact.code_sha256.clone(),
+                            size: b.artifact.size,
+                            unzipped_size: b.artifact.unzipped_size,
+                            deps: b.deps.as_ref().map(|d| d.key.clone()),
+                            built_at: if r.status == Status::Built {
+                                built_at
+                            } else {
+                                state.resources.get(member).map_or(built_at, |old| old.built_at)
+                            },
+                            duration_ms: took,
+                        },
+                    );
+                }
+                Err(e) => r.message = Some(e.to_string()),
+            }
+            progress.finished(&r);
+            reports[*i] = Some(r);
+        }
+    }
+
+    // Forget resources that left the template, then prune what no record refers to.
+    if opts.ids.is_empty() {
+        let present: HashSet<&str> = project.code_resources().map(|r| r.id.as_str()).collect();
+        state.resources.retain(|id, _| present.contains(id.as_str()));
+    }
+    state::write_json(&state_path, &state)?;
+    let keep: HashSet<String> = state.resources.values().map(|r| r.key.clone()).collect();
+    let pruned = builder.store.retain(&keep);
+    let keep_deps: HashSet<String> = state.resources.values().filter_map(|r| r.deps.clone()).collect();
+    prune_deps(builder.deps.dir(), &keep_deps);
+    if pruned > 0 {
+        tracing::debug!(pruned, "removed artifacts no longer referenced");
+    }
+
+    Ok(finish(project, reports, started))
+}
+
+fn finish(project: &Project, reports: Vec<Option<ResourceReport>>, started: Instant) -> BuildReport {
+    let notes = project
+        .notes
+        .iter()
+        .map(|n| if n.resource.is_empty() { n.message.clone() } else { format!("{}: {}", n.resource, n.message) })
+        .collect();
+    BuildReport {
+        resources: reports.into_iter().map(|r| r.expect("every resource has a report")).collect(),
+        duration_ms: ms(started),
+        notes,
+    }
+}
+
+fn artifact_report(a: &crate::package::Artifact) -> ArtifactReport {
+    ArtifactReport {
+        path: a.path.clone(),
+        size: a.size,
+        unzipped_size: a.unzipped_size,
+        files: a.files,
+        code_sha256: a.code_sha256.clone(),
+        sha256: a.sha256.clone(),
+    }
+}
+
+/// Creates `.lamb/` with a `.gitignore` that keeps it out of git without touching the user's.
+fn ensure_lamb_dir(dir: &Path) -> Result<(), StateError> {
+    let gi = dir.join(".gitignore");
+    if !gi.is_file() {
+        state::write_atomic(&gi, b"# lamb's build cache and state; safe to delete\n*\n")?;
+    }
+    Ok(())
+}
+
+/// Removes what a killed build left behind: scratch directories, half-installed dependencies
+/// and half-written zips. Called with the build lock held, so nothing else is using them.
+fn sweep_leftovers(lamb_dir: &Path) {
+    let _ = std::fs::remove_dir_all(lamb_dir.join("work"));
+    for sub in ["deps", "artifacts"] {
+        let Ok(read) = std::fs::read_dir(lamb_dir.join(sub)) else { continue };
+        for e in read.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            } else if name.starts_with(".pack-") || name.starts_with(".state-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Removes dependency installs that no recorded build uses.
+fn prune_deps(dir: &Path, keep: &HashSet<String>) {
+    let Ok(read) = std::fs::read_dir(dir) else { return };
+    for e in read.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // In-flight installs (`.tmp-*`) belong to a running build.
+        if !name.starts_with('.') && !keep.contains(&name) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}

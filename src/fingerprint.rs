@@ -1,0 +1,510 @@
+//! Source trees: which files belong to a function's or layer's code, and a content hash over them.
+//!
+//! The walk is sorted and depends only on relative paths, exec bits and contents, so the same
+//! tree hashes the same in any checkout, and touching a file without changing it changes nothing.
+//! Files ignored by `.gitignore` (from the project root down) and lamb's default excludes
+//! (`.git`, `.lamb`, `__pycache__`, editor swap files, ...) are left out. Symlinks are followed
+//! inside the project; one pointing outside it is refused unless the user opts in, since a link
+//! to `~/.aws/credentials` must never end up in a zip.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use sha2::{Digest, Sha256};
+
+/// Names and patterns never part of a source tree: VCS and tool directories, bytecode, and the
+/// temporary and backup files editors write next to the file being saved.
+pub const DEFAULT_EXCLUDES: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    ".aws-sam",
+    ".lamb",
+    "__pycache__",
+    "*.pyc",
+    "*.pyo",
+    ".DS_Store",
+    "*.swp",
+    "*.swo",
+    "*.swx",
+    "*~",
+    ".#*",
+    "#*#",
+    "4913",
+    "*___jb_tmp___",
+    "*___jb_old___",
+    ".*.kate-swp",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintError {
+    #[error("{}: cannot read: {source}; fix its permissions (chmod u+r) or add it to .gitignore", path.display())]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("{}: the file name is not valid UTF-8; rename it (zip entries and Lambda need UTF-8 names)", path.display())]
+    NonUtf8Name { path: PathBuf },
+    #[error(
+        "{}: symlink points outside the project to {}; lamb will not pack it (it could leak a file such as credentials); copy the file into the project, remove the link, or pass --follow-external-symlinks",
+        link.display(), target.display()
+    )]
+    ExternalSymlink { link: PathBuf, target: PathBuf },
+    #[error("{}: symlink does not resolve ({reason}); fix or remove the link", link.display())]
+    BrokenSymlink { link: PathBuf, reason: String },
+    #[error("{}: symlink loop (it points at {}, a directory that contains it); remove the link", link.display(), target.display())]
+    SymlinkLoop { link: PathBuf, target: PathBuf },
+    #[error("{}: invalid exclude pattern: {message}", source_file.display())]
+    BadPattern { source_file: PathBuf, message: String },
+}
+
+/// How to walk one source directory.
+#[derive(Debug, Clone)]
+pub struct WalkOptions {
+    /// The project directory: the boundary for symlinks and where `.gitignore` lookup starts.
+    pub project_root: PathBuf,
+    /// Honour `.gitignore` files. Off for prebuilt directories, which are the artifact itself.
+    pub gitignore: bool,
+    /// Extra basename patterns to leave out (per build method, e.g. `node_modules`).
+    pub extra_excludes: Vec<String>,
+    /// Pack the contents of symlinks that point outside the project.
+    pub follow_external_symlinks: bool,
+}
+
+/// One file of a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path inside the tree, `/`-separated.
+    pub rel: String,
+    /// Where to read it (through symlinks).
+    pub abs: PathBuf,
+    pub exec: bool,
+    pub size: u64,
+}
+
+/// A hashed tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeHash {
+    pub digest: [u8; 32],
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl TreeHash {
+    pub fn hex(&self) -> String {
+        hex(&self.digest)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn default_excludes(extra: &[String]) -> Result<GlobSet, FingerprintError> {
+    let mut b = GlobSetBuilder::new();
+    for pat in DEFAULT_EXCLUDES.iter().copied().chain(extra.iter().map(String::as_str)) {
+        let glob = Glob::new(pat).map_err(|e| FingerprintError::BadPattern {
+            source_file: PathBuf::from("<excludes>"),
+            message: e.to_string(),
+        })?;
+        b.add(glob);
+    }
+    b.build()
+        .map_err(|e| FingerprintError::BadPattern { source_file: PathBuf::from("<excludes>"), message: e.to_string() })
+}
+
+fn gitignore_of(dir: &Path) -> Result<Option<Gitignore>, FingerprintError> {
+    let file = dir.join(".gitignore");
+    if !file.is_file() {
+        return Ok(None);
+    }
+    let mut b = GitignoreBuilder::new(dir);
+    if let Some(e) = b.add(&file) {
+        return Err(FingerprintError::BadPattern { source_file: file, message: e.to_string() });
+    }
+    b.build().map(Some).map_err(|e| FingerprintError::BadPattern { source_file: file, message: e.to_string() })
+}
+
+struct Walker<'a> {
+    opts: &'a WalkOptions,
+    excludes: GlobSet,
+    canonical_root: PathBuf,
+    /// `.gitignore` matchers from the project root down to the directory being walked.
+    ignores: Vec<Gitignore>,
+    /// Canonical directories on the current path, to catch symlink loops.
+    ancestors: Vec<PathBuf>,
+    out: Vec<FileEntry>,
+}
+
+/// Lists the files of `dir`, sorted by relative path.
+pub fn walk(dir: &Path, opts: &WalkOptions) -> Result<Vec<FileEntry>, FingerprintError> {
+    let canonical_root = opts.project_root.canonicalize().unwrap_or_else(|_| opts.project_root.clone());
+    let canonical_dir =
+        dir.canonicalize().map_err(|source| FingerprintError::Unreadable { path: dir.to_path_buf(), source })?;
+    let mut w = Walker {
+        opts,
+        excludes: default_excludes(&opts.extra_excludes)?,
+        canonical_root,
+        ignores: Vec::new(),
+        ancestors: vec![canonical_dir.clone()],
+        out: Vec::new(),
+    };
+    if opts.gitignore {
+        // .gitignore files above the tree, from the project root down, apply too.
+        if let Ok(rel) = canonical_dir.strip_prefix(&w.canonical_root) {
+            let mut cur = w.canonical_root.clone();
+            let mut chain = vec![cur.clone()];
+            for c in rel.parent().into_iter().flat_map(Path::components) {
+                cur.push(c);
+                chain.push(cur.clone());
+            }
+            if rel.as_os_str().is_empty() {
+                chain.clear();
+            }
+            for d in chain {
+                if let Some(g) = gitignore_of(&d)? {
+                    w.ignores.push(g);
+                }
+            }
+        }
+    }
+    w.dir(dir, "")?;
+    w.out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(w.out)
+}
+
+impl Walker<'_> {
+    fn ignored(&self, path: &Path, is_dir: bool) -> bool {
+        for g in self.ignores.iter().rev() {
+            match g.matched(path, is_dir) {
+                Match::Ignore(_) => return true,
+                Match::Whitelist(_) => return false,
+                Match::None => {}
+            }
+        }
+        false
+    }
+
+    fn dir(&mut self, dir: &Path, rel: &str) -> Result<(), FingerprintError> {
+        let pushed = if self.opts.gitignore {
+            match gitignore_of(dir)? {
+                Some(g) => {
+                    self.ignores.push(g);
+                    true
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        let read =
+            fs::read_dir(dir).map_err(|source| FingerprintError::Unreadable { path: dir.to_path_buf(), source })?;
+        let mut entries = Vec::new();
+        for e in read {
+            let e = e.map_err(|source| FingerprintError::Unreadable { path: dir.to_path_buf(), source })?;
+            entries.push(e.path());
+        }
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().unwrap_or_default();
+            let Some(name) = name.to_str() else {
+                return Err(FingerprintError::NonUtf8Name { path });
+            };
+            if self.excludes.is_match(name) {
+                continue;
+            }
+            let child_rel = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
+            let meta = fs::symlink_metadata(&path)
+                .map_err(|source| FingerprintError::Unreadable { path: path.clone(), source })?;
+            if meta.file_type().is_symlink() {
+                self.symlink(&path, &child_rel)?;
+            } else if meta.is_dir() {
+                if !self.ignored(&path, true) {
+                    self.dir(&path, &child_rel)?;
+                }
+            } else if meta.is_file() && !self.ignored(&path, false) {
+                self.out.push(FileEntry {
+                    rel: child_rel,
+                    exec: meta.permissions().mode() & 0o111 != 0,
+                    size: meta.len(),
+                    abs: path,
+                });
+            }
+            // Sockets, FIFOs and devices are not code: skipped.
+        }
+        if pushed {
+            self.ignores.pop();
+        }
+        Ok(())
+    }
+
+    fn symlink(&mut self, link: &Path, rel: &str) -> Result<(), FingerprintError> {
+        let target = match fs::canonicalize(link) {
+            Ok(t) => t,
+            Err(e) if e.raw_os_error() == Some(40) => {
+                // ELOOP: the link chain never ends.
+                let target = fs::read_link(link).unwrap_or_default();
+                return Err(FingerprintError::SymlinkLoop { link: link.to_path_buf(), target });
+            }
+            Err(e) => return Err(FingerprintError::BrokenSymlink { link: link.to_path_buf(), reason: e.to_string() }),
+        };
+        if !target.starts_with(&self.canonical_root) && !self.opts.follow_external_symlinks {
+            return Err(FingerprintError::ExternalSymlink { link: link.to_path_buf(), target });
+        }
+        let meta = fs::metadata(&target)
+            .map_err(|source| FingerprintError::Unreadable { path: link.to_path_buf(), source })?;
+        if meta.is_dir() {
+            if self.ancestors.iter().any(|a| a == &target) {
+                return Err(FingerprintError::SymlinkLoop { link: link.to_path_buf(), target });
+            }
+            if self.ignored(link, true) {
+                return Ok(());
+            }
+            self.ancestors.push(target.clone());
+            let result = self.dir(link, rel);
+            self.ancestors.pop();
+            result
+        } else {
+            if !self.ignored(link, false) {
+                self.out.push(FileEntry {
+                    rel: rel.to_string(),
+                    exec: meta.permissions().mode() & 0o111 != 0,
+                    size: meta.len(),
+                    abs: link.to_path_buf(),
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+/// SHA-256 of a file's contents.
+pub fn hash_file(path: &Path) -> Result<[u8; 32], FingerprintError> {
+    let unreadable = |source| FingerprintError::Unreadable { path: path.to_path_buf(), source };
+    let mut f = fs::File::open(path).map_err(unreadable)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(unreadable)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().into())
+}
+
+/// Hashes a listed tree: relative path, exec bit and content of every file, in order. Files are
+/// read on `threads` threads; the digest does not depend on the thread count.
+pub fn hash_entries(entries: &[FileEntry], threads: usize) -> Result<TreeHash, FingerprintError> {
+    Ok(hash_entries_with_files(entries, threads)?.0)
+}
+
+/// Like [`hash_entries`], also returning each file's content hash (in `entries` order).
+pub fn hash_entries_with_files(
+    entries: &[FileEntry],
+    threads: usize,
+) -> Result<(TreeHash, Vec<[u8; 32]>), FingerprintError> {
+    let hashes = parallel_hash(entries, threads.max(1))?;
+    let mut h = Sha256::new();
+    h.update(b"lamb-tree-v1\0");
+    let mut bytes = 0;
+    for (e, content) in entries.iter().zip(&hashes) {
+        h.update((e.rel.len() as u64).to_le_bytes());
+        h.update(e.rel.as_bytes());
+        h.update([u8::from(e.exec)]);
+        h.update(content);
+        bytes += e.size;
+    }
+    Ok((TreeHash { digest: h.finalize().into(), files: entries.len(), bytes }, hashes))
+}
+
+fn parallel_hash(entries: &[FileEntry], threads: usize) -> Result<Vec<[u8; 32]>, FingerprintError> {
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    // Threads only pay off for real amounts of data.
+    let threads = if total < 4 * 1024 * 1024 { 1 } else { threads };
+    crate::par::map(entries, threads, |e| hash_file(&e.abs)).into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn opts(root: &Path) -> WalkOptions {
+        WalkOptions {
+            project_root: root.to_path_buf(),
+            gitignore: true,
+            extra_excludes: Vec::new(),
+            follow_external_symlinks: false,
+        }
+    }
+
+    fn write(p: &Path, text: &str) {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    fn rels(entries: &[FileEntry]) -> Vec<&str> {
+        entries.iter().map(|e| e.rel.as_str()).collect()
+    }
+
+    fn tree_hash(dir: &Path, root: &Path) -> TreeHash {
+        hash_entries(&walk(dir, &opts(root)).unwrap(), 2).unwrap()
+    }
+
+    #[test]
+    fn sorted_walk_with_default_excludes_and_gitignore() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        write(&root.join(".gitignore"), "*.log\nbuild/\n");
+        let src = root.join("src");
+        for f in [
+            "b.py",
+            "a.py",
+            "sub/c.py",
+            "x.log",
+            "build/out.js",
+            "__pycache__/a.pyc",
+            ".git/HEAD",
+            ".a.py.swp",
+            "a.py~",
+            "sub/.gitignore",
+            "sub/secret.txt",
+            ".lamb/state",
+        ] {
+            write(&src.join(f), f);
+        }
+        write(&src.join("sub/.gitignore"), "secret.txt\n");
+        let entries = walk(&src, &opts(root)).unwrap();
+        assert_eq!(rels(&entries), ["a.py", "b.py", "sub/.gitignore", "sub/c.py"]);
+        let mut no_git = opts(root);
+        no_git.gitignore = false;
+        let entries = walk(&src, &no_git).unwrap();
+        assert_eq!(
+            rels(&entries),
+            ["a.py", "b.py", "build/out.js", "sub/.gitignore", "sub/c.py", "sub/secret.txt", "x.log"]
+        );
+    }
+
+    #[test]
+    fn negated_gitignore_patterns_reinclude() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join(".gitignore"), "*.json\n!keep.json\n");
+        write(&d.path().join("f/drop.json"), "{}");
+        write(&d.path().join("f/keep.json"), "{}");
+        assert_eq!(rels(&walk(&d.path().join("f"), &opts(d.path())).unwrap()), ["keep.json"]);
+    }
+
+    #[test]
+    fn touch_does_not_change_the_hash_but_content_and_exec_bit_do() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("src/app.py");
+        write(&f, "print(1)\n");
+        let before = tree_hash(&d.path().join("src"), d.path());
+        let file = fs::File::options().write(true).open(&f).unwrap();
+        file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+        assert_eq!(tree_hash(&d.path().join("src"), d.path()), before);
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
+        let exec = tree_hash(&d.path().join("src"), d.path());
+        assert_ne!(exec, before);
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+        write(&f, "print(2)\n");
+        assert_ne!(tree_hash(&d.path().join("src"), d.path()), before);
+    }
+
+    #[test]
+    fn same_tree_in_two_places_hashes_the_same() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for root in [a.path(), b.path()] {
+            write(&root.join("fn/x/y.txt"), "y");
+            write(&root.join("fn/z.txt"), "z");
+        }
+        assert_eq!(tree_hash(&a.path().join("fn"), a.path()), tree_hash(&b.path().join("fn"), b.path()));
+    }
+
+    #[test]
+    fn renaming_a_file_changes_the_hash() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("fn/a.txt"), "same");
+        let before = tree_hash(&d.path().join("fn"), d.path());
+        fs::rename(d.path().join("fn/a.txt"), d.path().join("fn/b.txt")).unwrap();
+        assert_ne!(tree_hash(&d.path().join("fn"), d.path()), before);
+    }
+
+    #[test]
+    fn parallel_and_serial_hashing_agree() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..8 {
+            write(&d.path().join(format!("fn/{i}.bin")), &"x".repeat(1024 * 1024 + i));
+        }
+        let entries = walk(&d.path().join("fn"), &opts(d.path())).unwrap();
+        assert_eq!(hash_entries(&entries, 1).unwrap(), hash_entries(&entries, 4).unwrap());
+    }
+
+    #[test]
+    fn symlinks_inside_the_project_are_followed() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("shared/util.py"), "u");
+        write(&d.path().join("fn/app.py"), "a");
+        symlink(d.path().join("shared"), d.path().join("fn/shared")).unwrap();
+        symlink("app.py", d.path().join("fn/alias.py")).unwrap();
+        let entries = walk(&d.path().join("fn"), &opts(d.path())).unwrap();
+        assert_eq!(rels(&entries), ["alias.py", "app.py", "shared/util.py"]);
+    }
+
+    #[test]
+    fn symlink_outside_the_project_is_refused_unless_allowed() {
+        let outside = tempfile::tempdir().unwrap();
+        write(&outside.path().join("credentials"), "aws_secret_access_key=x");
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("fn/app.py"), "a");
+        symlink(outside.path().join("credentials"), d.path().join("fn/creds")).unwrap();
+        let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
+        assert!(matches!(err, FingerprintError::ExternalSymlink { .. }), "{err}");
+        assert!(err.to_string().contains("--follow-external-symlinks"));
+        let mut allow = opts(d.path());
+        allow.follow_external_symlinks = true;
+        assert_eq!(rels(&walk(&d.path().join("fn"), &allow).unwrap()), ["app.py", "creds"]);
+    }
+
+    #[test]
+    fn symlink_loops_and_dangling_links_are_errors() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("fn/app.py"), "a");
+        symlink(d.path().join("fn"), d.path().join("fn/again")).unwrap();
+        let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
+        assert!(matches!(err, FingerprintError::SymlinkLoop { .. }), "{err}");
+
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("fn/app.py"), "a");
+        symlink("a", d.path().join("fn/b")).unwrap();
+        symlink("b", d.path().join("fn/a")).unwrap();
+        let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
+        assert!(matches!(err, FingerprintError::SymlinkLoop { .. }), "{err}");
+
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("fn/app.py"), "a");
+        symlink("missing", d.path().join("fn/dangling")).unwrap();
+        let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
+        assert!(matches!(err, FingerprintError::BrokenSymlink { .. }), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_names_are_errors() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"bad\xffname.py");
+        write(&d.path().join("fn").join(name), "x");
+        let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
+        assert!(matches!(err, FingerprintError::NonUtf8Name { .. }), "{err}");
+        assert!(err.to_string().contains("rename it"));
+    }
+}

@@ -1,0 +1,167 @@
+//! lamb keeps AWS Lambda functions in step with the code on a developer's disk.
+//!
+//! [`run`] is the whole program; `main.rs` only calls it. Data flows one way: flags become a
+//! validated config ([`config`]), the template becomes a project model ([`project`]), each
+//! function's sources become a fingerprint ([`fingerprint`]), a pure plan decides what to do
+//! ([`plan`]), and the engine builds ([`build`]) and packs ([`package`]) what changed.
+
+pub mod build;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod fingerprint;
+pub mod output;
+pub mod package;
+pub mod par;
+pub mod plan;
+pub mod project;
+pub mod state;
+mod validate;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, ColorChoice, Command, GlobalArgs, LogFormat};
+use config::ConfigError;
+use engine::EngineError;
+use project::ProjectError;
+
+/// Everything that can end a command, with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Usage(String),
+    /// The command ran and reported its own failure (a failed build, an invalid resource).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Config(c) if c.is_usage() => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Parses the command line, runs the command and returns the exit status.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are successes; every other parse error is a usage error.
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging(&cli.global);
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Failed(msg)) => {
+            if !msg.is_empty() {
+                eprintln!("error: {msg}");
+            }
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    }
+}
+
+fn init_logging(g: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let level = if g.quiet {
+        "error"
+    } else {
+        match g.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match g.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder
+            .without_time()
+            .with_target(false)
+            .with_ansi(color(g.color) && std::io::stderr().is_terminal())
+            .try_init(),
+    };
+}
+
+/// Resolves the project flags for `command` and loads the template.
+fn load_project(args: &cli::ProjectArgs, command: &str) -> Result<project::Project, Error> {
+    let pc = config::project(args, command)?;
+    Ok(project::load(&project::LoadOptions {
+        template: pc.template,
+        root: pc.root,
+        overrides: pc.overrides,
+        pseudo: pc.pseudo,
+    })?)
+}
+
+fn dispatch(cli: Cli) -> Result<(), Error> {
+    let use_color = color(cli.global.color);
+    match cli.command {
+        Command::Build(args) => {
+            let project = load_project(&args.project, "build")?;
+            let ids = args
+                .resource_ids
+                .iter()
+                .map(|id| project.resolve_id(id).map_err(Error::Usage))
+                .collect::<Result<Vec<_>, _>>()?;
+            let jobs =
+                args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), usize::from);
+            let opts = engine::BuildOptions {
+                ids,
+                force: args.force,
+                dry_run: args.dry_run,
+                jobs,
+                follow_external_symlinks: args.follow_external_symlinks,
+            };
+            let width = project.code_resources().map(|r| r.id.len()).max().unwrap_or(0);
+            let printer = output::Printer::new(args.output, use_color, cli.global.quiet, width);
+            let report = engine::build(&project, &opts, &printer)?;
+            printer.finish(&report);
+            if report.failed() {
+                return Err(Error::Failed(String::new()));
+            }
+            Ok(())
+        }
+        Command::Validate(args) => {
+            let project = load_project(&args.project, "validate")?;
+            validate::print(&project, args.output)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "lamb", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}

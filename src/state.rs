@@ -1,0 +1,183 @@
+//! State on disk under `.lamb/`: written atomically (temp file, fsync, rename) so a crash or a
+//! kill at any moment leaves either the old file or the new one, never a torn one; and guarded by
+//! a lock file so two lamb processes never build into the same directory at once.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{}: cannot write state: {source}; check free disk space and permissions", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("{}: cannot read state: {source}; check its permissions", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{}: cannot lock: {source}", path.display())]
+    Lock { path: PathBuf, source: io::Error },
+}
+
+/// Writes `bytes` to `path` atomically, owner-only (state can name accounts and buckets).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let err = |source| StateError::Write { path: path.to_path_buf(), source };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir).map_err(err)?;
+    let mut tmp = tempfile::Builder::new().prefix(".state-").suffix(".tmp").tempfile_in(dir).map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    // The rename is durable only once the directory entry is.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Serialises `value` as pretty JSON and writes it atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| StateError::Write { path: path.to_path_buf(), source: io::Error::other(e) })?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Reads JSON state. A missing file is `Ok(None)`; a file that no longer parses (written by
+/// another lamb version, say) is treated as missing, since state is a cache of facts lamb can
+/// always recompute.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StateError> {
+    match fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "ignoring unreadable state file; it will be rewritten");
+                Ok(None)
+            }
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Read { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700 for the last component.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// An exclusive advisory lock on a file, released when dropped.
+pub struct Lock {
+    file: File,
+}
+
+impl Lock {
+    /// Takes the lock, waiting for another holder if needed; `on_wait` is called once if so.
+    pub fn acquire(path: &Path, on_wait: impl FnOnce()) -> Result<Lock, StateError> {
+        let err = |source| StateError::Lock { path: path.to_path_buf(), source };
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir).map_err(err)?;
+        }
+        let file = File::options().create(true).truncate(false).read(true).write(true).open(path).map_err(err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock().map_err(err)?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(err(e)),
+        }
+        Ok(Lock { file })
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state/x.json");
+        write_json(&p, &serde_json::json!({"a": 1})).unwrap();
+        write_json(&p, &serde_json::json!({"a": 2})).unwrap();
+        let v: serde_json::Value = read_json(&p).unwrap().unwrap();
+        assert_eq!(v["a"], 2);
+        let names: Vec<String> = fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["x.json"]);
+        assert_eq!(fs::metadata(p.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn missing_or_corrupt_state_reads_as_none() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.json");
+        assert!(read_json::<serde_json::Value>(&p).unwrap().is_none());
+        fs::write(&p, "{ torn").unwrap();
+        assert!(read_json::<serde_json::Value>(&p).unwrap().is_none());
+    }
+
+    #[test]
+    fn second_lock_waits_for_the_first() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("build.lock");
+        let first = Lock::acquire(&p, || panic!("the first lock must not wait")).unwrap();
+        let waited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let w = waited.clone();
+        let p2 = p.clone();
+        let t = std::thread::spawn(move || {
+            let _second = Lock::acquire(&p2, || w.store(true, std::sync::atomic::Ordering::SeqCst)).unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(first);
+        t.join().unwrap();
+        assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
+
+/// What the last builds produced, per resource (`.lamb/build.json`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildState {
+    pub version: u32,
+    pub resources: std::collections::BTreeMap<String, BuildRecord>,
+}
+
+/// The last successful build of one resource.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildRecord {
+    pub key: String,
+    pub method: String,
+    pub artifact: PathBuf,
+    pub code_sha256: String,
+    pub size: u64,
+    pub unzipped_size: u64,
+    /// Dependency cache entry the artifact includes, if any.
+    pub deps: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub built_at: u64,
+    pub duration_ms: u64,
+}
+
+impl BuildState {
+    pub const VERSION: u32 = 1;
+
+    pub fn load(path: &Path) -> Result<BuildState, StateError> {
+        Ok(read_json::<BuildState>(path)?
+            .filter(|s| s.version == Self::VERSION)
+            .unwrap_or(BuildState { version: Self::VERSION, resources: Default::default() }))
+    }
+}

@@ -1,0 +1,478 @@
+//! `lamb build` end to end, on copies of the example project and on small fixture projects.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+const ALL: [&str; 5] = ["HelloPython", "HelloNode", "HelloShell", "HelloMake", "SharedLayer"];
+
+#[test]
+fn example_first_build_builds_everything_then_everything_is_cached() {
+    let p = Project::example("hello");
+    let (first, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    for id in ALL {
+        assert_eq!(status_of(&first, id), "built", "{id}: {first}");
+    }
+    assert_eq!(resource(&first, "HelloPython")["deps"], "installed");
+
+    let (second, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    for id in ALL {
+        assert_eq!(status_of(&second, id), "cached", "{id}");
+        assert_eq!(code_sha(&first, id), code_sha(&second, id), "{id}");
+    }
+
+    // Touching every file changes no content: still all cached.
+    touch_all(p.path());
+    let (third, _) = p.build_json(&[]);
+    for id in ALL {
+        assert_eq!(status_of(&third, id), "cached", "{id} after touch");
+    }
+
+    // Editing one function rebuilds only it, reusing its installed dependencies.
+    p.write("functions/hello_python/app.py", &(p.read("functions/hello_python/app.py") + "\n# edited\n"));
+    let (fourth, _) = p.build_json(&[]);
+    assert_eq!(status_of(&fourth, "HelloPython"), "built");
+    assert_eq!(resource(&fourth, "HelloPython")["deps"], "cached");
+    assert_ne!(code_sha(&fourth, "HelloPython"), code_sha(&first, "HelloPython"));
+    for id in ["HelloNode", "HelloShell", "HelloMake", "SharedLayer"] {
+        assert_eq!(status_of(&fourth, id), "cached", "{id}");
+    }
+
+    // The zips hold what each method should put in them.
+    let py = zip_names(&artifact_path(&fourth, "HelloPython"));
+    assert!(py.contains(&"app.py".to_string()) && py.contains(&"requests/__init__.py".to_string()), "{py:?}");
+    assert!(
+        !py.iter().any(|n| n.starts_with("shared/") || n.starts_with("python/")),
+        "no layer content in the function: {py:?}"
+    );
+    assert!(!py.iter().any(|n| n.ends_with(".pyc")), "{py:?}");
+    let layer = zip_names(&artifact_path(&fourth, "SharedLayer"));
+    assert_eq!(layer, ["python/shared/__init__.py", "python/shared/greeting.py"]);
+    let shell = zip_entries(&artifact_path(&fourth, "HelloShell"));
+    assert_eq!(shell, [("bootstrap".to_string(), 0o755)]);
+    let make = zip_entries(&artifact_path(&fourth, "HelloMake"));
+    assert_eq!(make, [("bootstrap".to_string(), 0o755)]);
+    let node = zip_entries(&artifact_path(&fourth, "HelloNode"));
+    assert_eq!(node, [("index.js".to_string(), 0o644), ("package.json".to_string(), 0o644)]);
+}
+
+#[test]
+fn forced_rebuild_after_touching_everything_gives_identical_bytes() {
+    let p = Project::example("hello");
+    let (first, _) = p.build_json(&["-r", "HelloShell", "-r", "HelloMake", "-r", "HelloNode", "-r", "SharedLayer"]);
+    let bytes: Vec<Vec<u8>> = ["HelloShell", "HelloMake", "HelloNode", "SharedLayer"]
+        .iter()
+        .map(|id| fs::read(artifact_path(&first, id)).unwrap())
+        .collect();
+    touch_all(p.path());
+    let (second, run) =
+        p.build_json(&["--force", "-r", "HelloShell", "-r", "HelloMake", "-r", "HelloNode", "-r", "SharedLayer"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    for (id, before) in ["HelloShell", "HelloMake", "HelloNode", "SharedLayer"].iter().zip(bytes) {
+        assert_eq!(status_of(&second, id), "built", "--force rebuilds {id}");
+        assert_eq!(fs::read(artifact_path(&second, id)).unwrap(), before, "{id} zip bytes");
+    }
+}
+
+#[test]
+fn two_checkouts_build_identical_zips() {
+    let a = Project::example("hello");
+    let b = Project::example("hello");
+    let (ra, _) = a.build_json(&[]);
+    let (rb, _) = b.build_json(&[]);
+    for id in ALL {
+        assert_eq!(code_sha(&ra, id), code_sha(&rb, id), "{id}");
+    }
+}
+
+/// Two python functions, each with its own requirements.txt naming a local wheel, so pip runs
+/// without the network.
+fn two_python_functions() -> Project {
+    let p = Project::empty();
+    make_wheel(&p.path().join("wheels"), "tinypkg", "1.0");
+    make_wheel(&p.path().join("wheels"), "tinypkg", "1.1");
+    let wheel = |v: &str| format!("{}/wheels/tinypkg-{v}-py3-none-any.whl\n", p.path().display());
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function:\n    Runtime: python3.12\n    Handler: app.handler\nResources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: a}\n  B:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: b}\n",
+    )
+    .write("a/app.py", "import tinypkg\n")
+    .write("a/requirements.txt", &wheel("1.0"))
+    .write("b/app.py", "import tinypkg\n")
+    .write("b/requirements.txt", &wheel("1.0"));
+    p
+}
+
+#[test]
+fn editing_requirements_reinstalls_dependencies_for_that_function_only() {
+    let p = two_python_functions();
+    let (first, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    // Same requirements, runtime and architecture: one install serves both.
+    let deps: Vec<&str> = ["A", "B"].iter().map(|id| resource(&first, id)["deps"].as_str().unwrap()).collect();
+    assert!(deps.contains(&"installed"), "{deps:?}");
+    assert!(zip_names(&artifact_path(&first, "A")).contains(&"tinypkg/__init__.py".to_string()));
+
+    let wheel11 = p.read("a/requirements.txt").replace("1.0", "1.1");
+    p.write("a/requirements.txt", &wheel11);
+    let (second, _) = p.build_json(&[]);
+    assert_eq!(status_of(&second, "A"), "built");
+    assert_eq!(resource(&second, "A")["deps"], "installed");
+    assert_eq!(status_of(&second, "B"), "cached");
+    let a_zip = artifact_path(&second, "A");
+    let mut z = zip::ZipArchive::new(fs::File::open(&a_zip).unwrap()).unwrap();
+    let mut init = String::new();
+    std::io::Read::read_to_string(&mut z.by_name("tinypkg/__init__.py").unwrap(), &mut init).unwrap();
+    assert_eq!(init, "VERSION = '1.1'\n");
+
+    // Code-only edits reuse the install.
+    p.write("b/app.py", "import tinypkg  # edited\n");
+    let (third, _) = p.build_json(&[]);
+    assert_eq!(status_of(&third, "B"), "built");
+    assert_eq!(resource(&third, "B")["deps"], "cached");
+}
+
+#[test]
+fn failing_pip_install_names_the_requirements_file_and_other_functions_still_build() {
+    let p = two_python_functions();
+    p.write("a/requirements.txt", "/nonexistent/definitely-not-a-package.whl\n");
+    let (report, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(status_of(&report, "A"), "failed");
+    let msg = resource(&report, "A")["message"].as_str().unwrap();
+    assert!(
+        msg.contains("pip could not install")
+            && msg.contains("a/requirements.txt")
+            && msg.contains("fix requirements.txt"),
+        "{msg}"
+    );
+    assert_eq!(status_of(&report, "B"), "built");
+}
+
+#[test]
+fn functions_sharing_code_are_built_once() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  One:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: a.one, Runtime: python3.12}\n  Two:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: a.two, Runtime: python3.12}\n  Arm:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: a.one, Runtime: python3.12, Architectures: [arm64]}\n",
+    )
+    .write("src/a.py", "def one(e, c): pass\ndef two(e, c): pass\n");
+    let (r, _) = p.build_json(&[]);
+    assert_eq!(status_of(&r, "One"), "built");
+    assert_eq!(status_of(&r, "Two"), "built");
+    assert_eq!(resource(&r, "Two")["shared_with"], "One");
+    assert_eq!(code_sha(&r, "One"), code_sha(&r, "Two"));
+    assert!(resource(&r, "Arm")["shared_with"].is_null(), "another architecture is another build");
+}
+
+#[test]
+fn makefile_failure_shows_output_and_the_rest_still_builds() {
+    let p = Project::example("hello");
+    p.write(
+        "functions/hello_make/Makefile",
+        "build-HelloMake:\n\t@echo compiling things\n\t@echo 'error: it broke' >&2; exit 7\n",
+    );
+    let run = p.lamb(&["build"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stdout.contains("failed  HelloMake"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Error 7")
+            && run.stdout.contains("error: it broke")
+            && run.stdout.contains("compiling things"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("template.yaml:62"), "names the resource's line: {}", run.stdout);
+    assert!(run.stdout.contains("fix the `build-HelloMake` target"), "{}", run.stdout);
+    for id in ["HelloShell", "HelloNode", "SharedLayer"] {
+        assert!(run.stdout.contains(&format!("built   {id}")), "{id}: {}", run.stdout);
+    }
+    assert!(run.stdout.contains("built 4, cached 0, failed 1"), "{}", run.stdout);
+}
+
+#[test]
+fn makefile_without_the_target_says_which_target_to_add() {
+    let p = Project::example("hello");
+    p.write("functions/hello_make/Makefile", "build-Other:\n\ttrue\n");
+    let (r, _) = p.build_json(&["-r", "HelloMake"]);
+    let msg = resource(&r, "HelloMake")["message"].as_str().unwrap();
+    assert!(msg.contains("add a `build-HelloMake:` target"), "{msg}");
+}
+
+#[test]
+fn symlink_to_a_file_outside_the_project_is_refused_unless_allowed() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("credentials"), "[default]\naws_secret_access_key = SECRET\n").unwrap();
+    let p = Project::example("hello");
+    std::os::unix::fs::symlink(outside.path().join("credentials"), p.path().join("functions/hello_shell/creds"))
+        .unwrap();
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(status_of(&r, "HelloShell"), "failed");
+    let msg = resource(&r, "HelloShell")["message"].as_str().unwrap();
+    assert!(msg.contains("symlink points outside the project") && msg.contains("--follow-external-symlinks"), "{msg}");
+    assert_eq!(status_of(&r, "HelloMake"), "built");
+    let (r, run) = p.build_json(&["--follow-external-symlinks", "-r", "HelloShell"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(zip_names(&artifact_path(&r, "HelloShell")).contains(&"creds".to_string()));
+}
+
+#[test]
+fn non_utf8_file_name_is_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let p = Project::example("hello");
+    fs::write(p.path().join("functions/hello_node").join(std::ffi::OsStr::from_bytes(b"bad\xff.js")), "x").unwrap();
+    let (r, _) = p.build_json(&["-r", "HelloNode"]);
+    let msg = resource(&r, "HelloNode")["message"].as_str().unwrap();
+    assert!(msg.contains("not valid UTF-8; rename it"), "{msg}");
+}
+
+#[test]
+fn unreadable_file_is_reported_with_the_fix() {
+    let p = Project::example("hello");
+    let secret = p.path().join("functions/hello_node/secret.js");
+    fs::write(&secret, "x").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+    let run = if fs::read(&secret).is_err() {
+        p.lamb(&["build", "-o", "json", "-r", "HelloNode"])
+    } else {
+        // As root, permissions do not stop reads: run lamb as nobody instead.
+        let status = std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(p.path()).status().unwrap();
+        assert!(status.success());
+        fs::set_permissions(p.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                lamb_bin(),
+                "build",
+                "-o",
+                "json",
+                "-r",
+                "HelloNode",
+            ])
+            .current_dir(p.path())
+            .output()
+            .expect("setpriv is needed to test unreadable files as root");
+        Run::from(out)
+    };
+    assert_eq!(run.code, 1, "{}", run.all());
+    let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let msg = resource(&r, "HelloNode")["message"].as_str().unwrap();
+    assert!(msg.contains("secret.js: cannot read") && msg.contains("chmod u+r"), "{msg}");
+}
+
+#[test]
+fn skipped_and_invalid_resources_are_reported_per_resource() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  InS3:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: s3://bucket/code.zip, Handler: a.b, Runtime: python3.12}\n  Img:\n    Type: AWS::Serverless::Function\n    Properties: {PackageType: Image, ImageUri: x}\n  Missing:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: nope/, Handler: a.b, Runtime: python3.12}\n  Java:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: a.b, Runtime: java21}\n  Ok:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: a.b, Runtime: python3.12}\n",
+    )
+    .write("src/a.py", "");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(status_of(&r, "InS3"), "skipped");
+    assert!(resource(&r, "InS3")["message"].as_str().unwrap().contains("already in S3"));
+    assert_eq!(status_of(&r, "Img"), "skipped");
+    assert_eq!(status_of(&r, "Missing"), "failed");
+    let msg = resource(&r, "Missing")["message"].as_str().unwrap();
+    assert!(msg.contains("CodeUri `nope/` does not exist") && msg.contains("create it or fix CodeUri"), "{msg}");
+    assert_eq!(
+        resource(&r, "Missing")["location"].as_str().unwrap(),
+        format!("{}:9", p.path().canonicalize().unwrap().join("template.yaml").display())
+    );
+    let msg = resource(&r, "Java")["message"].as_str().unwrap();
+    assert!(msg.contains("runtime `java21`") && msg.contains("BuildMethod: makefile"), "{msg}");
+    assert_eq!(status_of(&r, "Ok"), "built");
+}
+
+#[test]
+fn template_errors_exit_1_with_file_line_and_column() {
+    let p = Project::empty();
+    p.write("template.yaml", "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: [a\n");
+    let run = p.lamb(&["build"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("template.yaml:5:1: invalid YAML"), "{}", run.stderr);
+
+    p.write(
+        "template.json",
+        "{\"Resources\": {\"A\": {\"Type\": \"AWS::SNS::Topic\"}, \"A\": {\"Type\": \"AWS::SNS::Topic\"}}}",
+    );
+    let run = p.lamb(&["validate", "-t", "template.json"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("template.json:1:") && run.stderr.contains("duplicate key `A`"), "{}", run.stderr);
+
+    p.write(
+        "template.yaml",
+        "Resources:\n  T:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: !Ref Nope\n",
+    );
+    let run = p.lamb(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("template.yaml:2: Resources.T: `!Ref Nope` refers to no parameter or resource"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let p = Project::example("hello");
+    let run = p.lamb(&["build", "-r", "HelloPyton"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr.contains("no function or layer `HelloPyton`") && run.stderr.contains("did you mean `HelloPython`?"),
+        "{}",
+        run.stderr
+    );
+    let run = p.lamb(&["build", "--parameter-overrides", "Stage"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("`Stage` is not Key=Value"), "{}", run.stderr);
+    assert_eq!(p.lamb(&["build", "--no-such-flag"]).code, 2);
+    assert_eq!(p.lamb(&["nope"]).code, 2);
+    let run = p.lamb(&["build", "--parameter-overrides", "Stage=prod", "-r", "HelloShell"]);
+    assert_eq!(run.code, 1, "an invalid value is a template problem: {}", run.all());
+    assert!(
+        run.stderr.contains("parameter `Stage` is `prod`, which is not one of its AllowedValues (dev, test)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn help_version_and_completions() {
+    let p = Project::empty();
+    let run = p.lamb(&["--version"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("lamb "), "{}", run.stdout);
+    for args in [&["--help"][..], &["build", "--help"], &["validate", "--help"], &["completions", "--help"]] {
+        let run = p.lamb(args);
+        assert_eq!(run.code, 0, "{args:?}");
+        assert!(run.stdout.contains("Usage:"), "{args:?}");
+    }
+    assert!(p.lamb(&["build", "--help"]).stdout.contains("Exit status:"));
+    let run = p.lamb(&["completions", "bash"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("_lamb()"), "{}", &run.stdout[..200.min(run.stdout.len())]);
+}
+
+#[test]
+fn plain_lines_when_not_a_terminal() {
+    let p = Project::example("hello");
+    let run = p.lamb(&["build", "-r", "HelloShell"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(!run.all().contains('\x1b'), "no escape codes without a terminal: {:?}", run.all());
+    assert!(run.stdout.lines().next().unwrap().starts_with("built   HelloShell"), "{}", run.stdout);
+    assert!(run.stdout.contains("CodeSha256 "), "{}", run.stdout);
+}
+
+#[test]
+fn dry_run_reports_without_building() {
+    let p = Project::example("hello");
+    let (r, run) = p.build_json(&["--dry-run", "-r", "HelloShell"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(status_of(&r, "HelloShell"), "changed");
+    assert!(!p.path().join(".lamb/build.json").exists());
+    p.build_json(&["-r", "HelloShell"]);
+    let (r, _) = p.build_json(&["--dry-run", "-r", "HelloShell"]);
+    assert_eq!(status_of(&r, "HelloShell"), "cached");
+}
+
+#[test]
+fn removed_functions_are_forgotten_and_their_artifacts_pruned() {
+    let p = Project::example("hello");
+    let (r, _) = p.build_json(&["-r", "HelloShell", "-r", "HelloMake"]);
+    let shell_zip = artifact_path(&r, "HelloShell");
+    assert!(shell_zip.is_file());
+    let t = p.read("template.yaml");
+    let start = t.find("  HelloShell:").unwrap();
+    let end = t.find("  HelloMake:").unwrap();
+    p.write("template.yaml", &format!("{}{}", &t[..start], &t[end..]));
+    p.build_json(&["-r", "HelloMake"]);
+    assert!(shell_zip.is_file(), "a partial build keeps other records");
+    p.build_json(&[]);
+    assert!(!shell_zip.exists(), "a full build prunes artifacts no function uses");
+    let state: serde_json::Value = serde_json::from_str(&p.read(".lamb/build.json")).unwrap();
+    assert!(state["resources"].get("HelloShell").is_none());
+    assert!(state["resources"].get("HelloMake").is_some());
+}
+
+#[test]
+fn lamb_dir_is_gitignored_and_private() {
+    let p = Project::example("hello");
+    p.build_json(&["-r", "HelloShell"]);
+    assert_eq!(p.read(".lamb/.gitignore").lines().last(), Some("*"));
+    let mode = fs::metadata(p.path().join(".lamb/build.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "state is owner-only");
+}
+
+#[test]
+fn nodejs_dependencies_and_layers_from_the_npm_registry() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: index.handler, Runtime: nodejs20.x}\n  Layer:\n    Type: AWS::Serverless::LayerVersion\n    Metadata: {BuildMethod: nodejs20.x}\n    Properties: {ContentUri: layer}\n",
+    )
+    .write("fn/index.js", "const isNumber = require('is-number');\nexports.handler = async () => isNumber(1);\n")
+    .write("fn/package.json", "{\"name\": \"fn\", \"version\": \"1.0.0\", \"dependencies\": {\"is-number\": \"7.0.0\"}, \"devDependencies\": {\"left-pad\": \"1.3.0\"}}\n")
+    .write("fn/node_modules/stale/index.js", "left over from a local npm install")
+    .write("layer/package.json", "{\"name\": \"layer\", \"version\": \"1.0.0\", \"dependencies\": {\"is-number\": \"7.0.0\"}}\n")
+    .write("layer/util.js", "module.exports = 1;\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let names = zip_names(&artifact_path(&r, "Fn"));
+    assert!(names.contains(&"node_modules/is-number/index.js".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("left-pad")), "dev dependencies are left out: {names:?}");
+    assert!(!names.iter().any(|n| n.contains("stale")), "the source's own node_modules is replaced: {names:?}");
+    let layer = zip_names(&artifact_path(&r, "Layer"));
+    assert!(layer.contains(&"nodejs/util.js".to_string()), "{layer:?}");
+    assert!(layer.contains(&"nodejs/node_modules/is-number/index.js".to_string()), "{layer:?}");
+}
+
+#[test]
+fn prebuilt_zip_code_uri_is_used_as_is() {
+    let p = Project::empty();
+    let wheel = make_wheel(&p.path().join("dist"), "pkg", "1.0");
+    fs::rename(&wheel, p.path().join("dist/app.zip")).unwrap();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dist/app.zip, Handler: a.b, Runtime: python3.12}\n",
+    );
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(status_of(&r, "Fn"), "built");
+    assert_eq!(artifact_path(&r, "Fn"), p.path().canonicalize().unwrap().join("dist/app.zip"));
+    let digest = sha2_b64(&fs::read(p.path().join("dist/app.zip")).unwrap());
+    assert_eq!(code_sha(&r, "Fn"), digest);
+    let (r, _) = p.build_json(&[]);
+    assert_eq!(status_of(&r, "Fn"), "cached");
+}
+
+fn sha2_b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn validate_lists_functions_and_layers() {
+    let p = Project::example("hello");
+    let run = p.lamb(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("SAM template, 5 resources in 1 stack(s), 4 functions, 1 layers"), "{}", run.stdout);
+    let run = p.lamb(&["validate", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    let f = &v["functions"][0];
+    assert_eq!(f["id"], "HelloPython");
+    assert_eq!(f["build"], "python3.12");
+    assert_eq!(f["layers"][0], "SharedLayer");
+    assert_eq!(v["layers"][0]["code"], "layers/shared/");
+}
