@@ -157,7 +157,8 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
     })?;
     sweep_leftovers(&lamb_dir);
     let state_path = lamb_dir.join("build.json");
-    let mut state = BuildState::load(&state_path)?;
+    let loaded = BuildState::load(&state_path)?;
+    let mut state = loaded.clone();
 
     let hash_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let builder = Builder::new(&project.root, &lamb_dir, opts.follow_external_symlinks, hash_threads);
@@ -230,17 +231,26 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
         progress.finished(r);
     }
 
-    let groups = plan::plan_builds(&keyed, |k| builder.store.get(k).is_some(), opts.force);
+    // What the store already holds, looked up once per key.
+    let mut stored: HashMap<String, crate::package::Artifact> = HashMap::new();
+    for (_, key) in &keyed {
+        if !stored.contains_key(key)
+            && let Some(a) = builder.store.get(key)
+        {
+            stored.insert(key.clone(), a);
+        }
+    }
+    let groups = plan::plan_builds(&keyed, |k| stored.contains_key(k), opts.force);
 
     if opts.dry_run {
         for g in &groups {
-            let cached = (g.action == BuildAction::Cached).then(|| builder.store.get(&g.key)).flatten();
+            let cached = (g.action == BuildAction::Cached).then(|| stored.get(&g.key)).flatten();
             for member in &g.members {
                 let (i, _, took) = &by_id[member];
                 let item = &items[*i];
                 let status = if cached.is_some() { Status::Cached } else { Status::Changed };
                 let mut r = report_of(item, status, *took, None);
-                r.artifact = cached.as_ref().map(artifact_report);
+                r.artifact = cached.map(artifact_report);
                 if member != &g.representative {
                     r.shared_with = Some(g.representative.clone());
                 }
@@ -256,7 +266,7 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
         let (_, p, hash_ms) = &by_id[&g.representative];
         let t0 = Instant::now();
         if g.action == BuildAction::Cached {
-            let artifact = builder.store.get(&g.key).expect("planned as cached");
+            let artifact = stored[&g.key].clone();
             let prev_deps =
                 state.resources.get(&g.representative).filter(|r| r.key == g.key).and_then(|r| r.deps.clone());
             let deps = prev_deps.map(|key| crate::build::Deps { key, dir: PathBuf::new(), installed: false });
@@ -296,9 +306,9 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
                     r.status = if g.action == BuildAction::Cached { Status::Cached } else { Status::Built };
                     r.deps = b.deps.as_ref().map(|d| if d.installed { "installed" } else { "cached" });
                     r.artifact = Some(artifact_report(&b.artifact));
-                    state.resources.insert(
-                        member.clone(),
-                        BuildRecord {
+                    let unchanged = state.resources.get(member).is_some_and(|old| old.key == key);
+                    if r.status == Status::Built || !unchanged {
+                        let record = BuildRecord {
                             key: key.clone(),
                             method: p.target.method.name().to_string(),
                             artifact: b.artifact.path.clone(),
@@ -306,14 +316,11 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
                             size: b.artifact.size,
                             unzipped_size: b.artifact.unzipped_size,
                             deps: b.deps.as_ref().map(|d| d.key.clone()),
-                            built_at: if r.status == Status::Built {
-                                built_at
-                            } else {
-                                state.resources.get(member).map_or(built_at, |old| old.built_at)
-                            },
+                            built_at,
                             duration_ms: took,
-                        },
-                    );
+                        };
+                        state.resources.insert(member.clone(), record);
+                    }
                 }
                 Err(e) => r.message = Some(e.to_string()),
             }
@@ -327,7 +334,10 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
         let present: HashSet<&str> = project.code_resources().map(|r| r.id.as_str()).collect();
         state.resources.retain(|id, _| present.contains(id.as_str()));
     }
-    state::write_json(&state_path, &state)?;
+    // A pass that changed nothing leaves the file (and its mtime) alone.
+    if state != loaded {
+        state::write_json(&state_path, &state)?;
+    }
     let keep: HashSet<String> = state.resources.values().map(|r| r.key.clone()).collect();
     let pruned = builder.store.retain(&keep);
     let keep_deps: HashSet<String> = state.resources.values().filter_map(|r| r.deps.clone()).collect();

@@ -476,3 +476,48 @@ fn validate_lists_functions_and_layers() {
     assert_eq!(f["layers"][0], "SharedLayer");
     assert_eq!(v["layers"][0]["code"], "layers/shared/");
 }
+
+#[test]
+fn a_no_change_build_leaves_state_untouched() {
+    let p = Project::example("hello");
+    p.build_json(&["-r", "HelloShell", "-r", "HelloMake"]);
+    let state = p.path().join(".lamb/build.json");
+    let before = (fs::read(&state).unwrap(), fs::metadata(&state).unwrap().modified().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (r, _) = p.build_json(&["-r", "HelloShell", "-r", "HelloMake"]);
+    assert_eq!(status_of(&r, "HelloShell"), "cached");
+    let after = (fs::read(&state).unwrap(), fs::metadata(&state).unwrap().modified().unwrap());
+    assert_eq!(before, after);
+}
+
+#[test]
+fn validate_fails_on_a_resource_problem() {
+    let p = Project::example("hello");
+    fs::remove_dir_all(p.path().join("functions/hello_node")).unwrap();
+    let run = p.lamb(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("template.yaml:42: resource `HelloNode`: CodeUri `functions/hello_node/` does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("INVALID"), "{}", run.stdout);
+}
+
+#[test]
+fn terminal_gets_a_live_status_line() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        panic!("the `script` command (util-linux) is needed to give lamb a terminal");
+    }
+    let p = Project::example("hello");
+    let cmd = format!("{} build -r HelloMake -r HelloShell", lamb_bin());
+    let out =
+        std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).current_dir(p.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\x1b[2K  building ") && text.contains("HelloMake (0."),
+        "status line while building: {text:?}"
+    );
+    assert!(text.contains("\x1b[32mbuilt  \x1b[0m HelloMake"), "coloured result on a terminal: {text:?}");
+}
