@@ -164,29 +164,17 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
     let builder = Builder::new(&project.root, &lamb_dir, opts.follow_external_symlinks, hash_threads);
     let wanted = |id: &str| opts.ids.is_empty() || opts.ids.iter().any(|w| w == id);
 
-    let mut items = Vec::new();
-    for f in &project.functions {
-        if wanted(&f.res.id) {
-            items.push(Item {
-                id: f.res.id.clone(),
-                kind: Kind::Function,
-                architecture: f.res.architecture,
-                location: f.res.location(),
-                target: Target::of(&f.res, f.runtime.as_deref(), false),
-            });
-        }
-    }
-    for l in &project.layers {
-        if wanted(&l.res.id) {
-            items.push(Item {
-                id: l.res.id.clone(),
-                kind: Kind::Layer,
-                architecture: l.res.architecture,
-                location: l.res.location(),
-                target: Target::of(&l.res, None, true),
-            });
-        }
-    }
+    let items: Vec<Item> = project
+        .units()
+        .filter(|u| wanted(&u.res.id))
+        .map(|u| Item {
+            id: u.res.id.clone(),
+            kind: if u.is_layer { Kind::Layer } else { Kind::Function },
+            architecture: u.res.architecture,
+            location: u.res.location(),
+            target: Target::of(u.res, u.runtime, u.is_layer),
+        })
+        .collect();
 
     let report_of = |item: &Item, status: Status, duration_ms: u64, message: Option<String>| ResourceReport {
         id: item.id.clone(),
@@ -350,11 +338,7 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
 }
 
 fn finish(project: &Project, reports: Vec<Option<ResourceReport>>, started: Instant) -> BuildReport {
-    let notes = project
-        .notes
-        .iter()
-        .map(|n| if n.resource.is_empty() { n.message.clone() } else { format!("{}: {}", n.resource, n.message) })
-        .collect();
+    let notes = project.notes.iter().map(ToString::to_string).collect();
     BuildReport {
         resources: reports.into_iter().map(|r| r.expect("every resource has a report")).collect(),
         duration_ms: ms(started),

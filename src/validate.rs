@@ -120,11 +120,7 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
                 })
             })
             .collect(),
-        notes: project
-            .notes
-            .iter()
-            .map(|n| if n.resource.is_empty() { n.message.clone() } else { format!("{}: {}", n.resource, n.message) })
-            .collect(),
+        notes: project.notes.iter().map(ToString::to_string).collect(),
         valid: problems.is_empty(),
         functions,
         layers,

@@ -173,6 +173,15 @@ pub struct Layer {
     pub compatible_runtimes: Vec<String>,
 }
 
+/// A function or layer seen the same way: its code, and the runtime that picks its build.
+#[derive(Debug, Clone, Copy)]
+pub struct Unit<'a> {
+    pub res: &'a CodeResource,
+    /// A function's Runtime; layers are built by their BuildMethod.
+    pub runtime: Option<&'a str>,
+    pub is_layer: bool,
+}
+
 /// A nested stack or application.
 #[derive(Debug, Clone)]
 pub struct NestedStack {
@@ -200,6 +209,16 @@ pub struct Stack {
 pub struct Note {
     pub resource: String,
     pub message: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.resource.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.resource, self.message)
+        }
+    }
 }
 
 /// Everything lamb knows about a project.
@@ -944,7 +963,14 @@ impl Project {
 
     /// All code resources, functions first, in template order.
     pub fn code_resources(&self) -> impl Iterator<Item = &CodeResource> {
-        self.functions.iter().map(|f| &f.res).chain(self.layers.iter().map(|l| &l.res))
+        self.units().map(|u| u.res)
+    }
+
+    /// All code resources with what their build depends on, functions first, in template order.
+    pub fn units(&self) -> impl Iterator<Item = Unit<'_>> {
+        let functions =
+            self.functions.iter().map(|f| Unit { res: &f.res, runtime: f.runtime.as_deref(), is_layer: false });
+        functions.chain(self.layers.iter().map(|l| Unit { res: &l.res, runtime: None, is_layer: true }))
     }
 
     pub fn function(&self, id: &str) -> Option<&Function> {
