@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::build::{BuildError, Builder, Built, NotBuilt, Prepared, Target};
+use crate::build::{BuildError, Builder, Built, Method, NotBuilt, Prepared, Target};
 use crate::plan::{self, BuildAction};
 use crate::project::{Arch, Project};
 use crate::state::{self, BuildRecord, BuildState, StateError};
@@ -221,9 +221,11 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
 
     // What the store already holds, looked up once per key.
     let mut stored: HashMap<String, crate::package::Artifact> = HashMap::new();
-    for (_, key) in &keyed {
+    for (id, key) in &keyed {
+        let target = &by_id[id].1.target;
+        let external = (target.method == Method::Zip).then_some(target.source.as_path());
         if !stored.contains_key(key)
-            && let Some(a) = builder.store.get(key)
+            && let Some(a) = builder.store.get(key, external)
         {
             stored.insert(key.clone(), a);
         }
@@ -261,21 +263,7 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
             return (Ok(Built { artifact, deps }), None, hash_ms + ms(t0));
         }
         progress.started(&g.representative, "building");
-        let mut result = builder.build(p);
-        let mut rebuilt = None;
-        if let Err(e) = &result
-            && e.is_race()
-        {
-            // A file changed while we packed: fingerprint again and build the new content.
-            tracing::info!(resource = %g.representative, error = %e, "sources changed during the build; building again");
-            match builder.prepare(p.target.clone()) {
-                Ok(p2) => {
-                    result = builder.build(&p2);
-                    rebuilt = Some(p2);
-                }
-                Err(e2) => result = Err(e2),
-            }
-        }
+        let (result, rebuilt) = builder.build_fresh(p, opts.force);
         (result, rebuilt, hash_ms + ms(t0))
     });
 

@@ -29,6 +29,9 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[
     "*.pyc",
     "*.pyo",
     ".DS_Store",
+    // dotenv files hold secrets; Lambda takes configuration from environment variables.
+    ".env",
+    ".env.*",
     "*.swp",
     "*.swo",
     "*.swx",
@@ -56,7 +59,14 @@ pub enum FingerprintError {
     BrokenSymlink { link: PathBuf, reason: String },
     #[error("{}: symlink loop (it points at {}, a directory that contains it); remove the link", link.display(), target.display())]
     SymlinkLoop { link: PathBuf, target: PathBuf },
-    #[error("{}: invalid exclude pattern: {message}", source_file.display())]
+    #[error("{}: disappeared while lamb was reading it", path.display())]
+    Vanished { path: PathBuf },
+    #[error(
+        "{}: symlink points at {}, which .gitignore excludes; lamb will not pack ignored files through a link; remove the link or stop ignoring the target",
+        link.display(), target.display()
+    )]
+    IgnoredTarget { link: PathBuf, target: PathBuf },
+    #[error("{}: invalid ignore pattern: {message}; fix the pattern", source_file.display())]
     BadPattern { source_file: PathBuf, message: String },
 }
 
@@ -119,23 +129,49 @@ fn default_excludes(extra: &[String]) -> Result<GlobSet, FingerprintError> {
         .map_err(|e| FingerprintError::BadPattern { source_file: PathBuf::from("<excludes>"), message: e.to_string() })
 }
 
-fn gitignore_of(dir: &Path) -> Result<Option<Gitignore>, FingerprintError> {
-    let file = dir.join(".gitignore");
+fn build_ignore(root: &Path, file: &Path) -> Result<Option<Gitignore>, FingerprintError> {
     if !file.is_file() {
         return Ok(None);
     }
-    let mut b = GitignoreBuilder::new(dir);
-    if let Some(e) = b.add(&file) {
-        return Err(FingerprintError::BadPattern { source_file: file, message: e.to_string() });
+    let mut b = GitignoreBuilder::new(root);
+    if let Some(e) = b.add(file) {
+        return Err(FingerprintError::BadPattern { source_file: file.to_path_buf(), message: e.to_string() });
     }
-    b.build().map(Some).map_err(|e| FingerprintError::BadPattern { source_file: file, message: e.to_string() })
+    b.build()
+        .map(Some)
+        .map_err(|e| FingerprintError::BadPattern { source_file: file.to_path_buf(), message: e.to_string() })
+}
+
+fn gitignore_of(dir: &Path) -> Result<Option<Gitignore>, FingerprintError> {
+    build_ignore(dir, &dir.join(".gitignore"))
+}
+
+/// Where ignore rules start: the enclosing git work tree (so a repository's top-level
+/// `.gitignore` applies to a project in a subdirectory), else the project directory.
+fn ignore_root(project_root: &Path) -> PathBuf {
+    project_root.ancestors().find(|d| d.join(".git").exists()).unwrap_or(project_root).to_path_buf()
+}
+
+/// Checks `matchers` (outermost first) the way git does: the deepest match decides.
+fn matched(matchers: &[Gitignore], path: &Path, is_dir: bool) -> bool {
+    for g in matchers.iter().rev() {
+        match g.matched(path, is_dir) {
+            Match::Ignore(_) => return true,
+            Match::Whitelist(_) => return false,
+            Match::None => {}
+        }
+    }
+    false
 }
 
 struct Walker<'a> {
     opts: &'a WalkOptions,
     excludes: GlobSet,
     canonical_root: PathBuf,
-    /// `.gitignore` matchers from the project root down to the directory being walked.
+    /// Where ignore rules start, and its `.git/info/exclude` (lowest precedence).
+    ignore_root: PathBuf,
+    base_ignores: Vec<Gitignore>,
+    /// `.gitignore` matchers from the ignore root down to the directory being walked.
     ignores: Vec<Gitignore>,
     /// Canonical directories on the current path, to catch symlink loops.
     ancestors: Vec<PathBuf>,
@@ -145,32 +181,33 @@ struct Walker<'a> {
 /// Lists the files of `dir`, sorted by relative path.
 pub fn walk(dir: &Path, opts: &WalkOptions) -> Result<Vec<FileEntry>, FingerprintError> {
     let canonical_root = opts.project_root.canonicalize().unwrap_or_else(|_| opts.project_root.clone());
-    let canonical_dir =
-        dir.canonicalize().map_err(|source| FingerprintError::Unreadable { path: dir.to_path_buf(), source })?;
+    let canonical_dir = dir.canonicalize().map_err(|source| unreadable(dir, source))?;
+    let ignore_root = ignore_root(&canonical_root);
     let mut w = Walker {
         opts,
         excludes: default_excludes(&opts.extra_excludes)?,
         canonical_root,
+        base_ignores: Vec::new(),
         ignores: Vec::new(),
         ancestors: vec![canonical_dir.clone()],
         out: Vec::new(),
+        ignore_root,
     };
     if opts.gitignore {
-        // .gitignore files above the tree, from the project root down, apply too.
-        if let Ok(rel) = canonical_dir.strip_prefix(&w.canonical_root) {
-            let mut cur = w.canonical_root.clone();
-            let mut chain = vec![cur.clone()];
+        w.base_ignores.extend(build_ignore(&w.ignore_root, &w.ignore_root.join(".git/info/exclude"))?);
+        // .gitignore files above the tree, from the ignore root down, apply too.
+        if let Ok(rel) = canonical_dir.strip_prefix(&w.ignore_root) {
+            let mut cur = w.ignore_root.clone();
+            let mut above = vec![cur.clone()];
             for c in rel.parent().into_iter().flat_map(Path::components) {
                 cur.push(c);
-                chain.push(cur.clone());
+                above.push(cur.clone());
             }
             if rel.as_os_str().is_empty() {
-                chain.clear();
+                above.clear();
             }
-            for d in chain {
-                if let Some(g) = gitignore_of(&d)? {
-                    w.ignores.push(g);
-                }
+            for d in above {
+                w.ignores.extend(gitignore_of(&d)?);
             }
         }
     }
@@ -179,16 +216,39 @@ pub fn walk(dir: &Path, opts: &WalkOptions) -> Result<Vec<FileEntry>, Fingerprin
     Ok(w.out)
 }
 
+/// A read failure: a file gone since it was listed is a race with the user's edits, anything
+/// else is a permission (or similar) problem for the user to fix.
+fn unreadable(path: &Path, source: std::io::Error) -> FingerprintError {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        FingerprintError::Vanished { path: path.to_path_buf() }
+    } else {
+        FingerprintError::Unreadable { path: path.to_path_buf(), source }
+    }
+}
+
 impl Walker<'_> {
     fn ignored(&self, path: &Path, is_dir: bool) -> bool {
-        for g in self.ignores.iter().rev() {
-            match g.matched(path, is_dir) {
-                Match::Ignore(_) => return true,
-                Match::Whitelist(_) => return false,
-                Match::None => {}
+        matched(&self.ignores, path, is_dir) || matched(&self.base_ignores, path, is_dir)
+    }
+
+    /// Whether a path anywhere under the ignore root is ignored, checking every directory on the
+    /// way down (git never looks inside an ignored directory).
+    fn ignored_anywhere(&self, target: &Path, is_dir: bool) -> Result<bool, FingerprintError> {
+        let Ok(rel) = target.strip_prefix(&self.ignore_root) else { return Ok(false) };
+        let mut matchers: Vec<Gitignore> = gitignore_of(&self.ignore_root)?.into_iter().collect();
+        let mut cur = self.ignore_root.clone();
+        let parts: Vec<_> = rel.components().collect();
+        for (i, part) in parts.iter().enumerate() {
+            cur.push(part);
+            let last = i + 1 == parts.len();
+            if matched(&matchers, &cur, !last || is_dir) || matched(&self.base_ignores, &cur, !last || is_dir) {
+                return Ok(true);
+            }
+            if !last {
+                matchers.extend(gitignore_of(&cur)?);
             }
         }
-        false
+        Ok(false)
     }
 
     fn dir(&mut self, dir: &Path, rel: &str) -> Result<(), FingerprintError> {
@@ -203,11 +263,10 @@ impl Walker<'_> {
         } else {
             false
         };
-        let read =
-            fs::read_dir(dir).map_err(|source| FingerprintError::Unreadable { path: dir.to_path_buf(), source })?;
+        let read = fs::read_dir(dir).map_err(|source| unreadable(dir, source))?;
         let mut entries = Vec::new();
         for e in read {
-            let e = e.map_err(|source| FingerprintError::Unreadable { path: dir.to_path_buf(), source })?;
+            let e = e.map_err(|source| unreadable(dir, source))?;
             entries.push(e.path());
         }
         entries.sort();
@@ -220,8 +279,12 @@ impl Walker<'_> {
                 continue;
             }
             let child_rel = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
-            let meta = fs::symlink_metadata(&path)
-                .map_err(|source| FingerprintError::Unreadable { path: path.clone(), source })?;
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                // Deleted since the directory was listed: it is simply not part of the tree.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(FingerprintError::Unreadable { path, source }),
+            };
             if meta.file_type().is_symlink() {
                 self.symlink(&path, &child_rel)?;
             } else if meta.is_dir() {
@@ -257,28 +320,30 @@ impl Walker<'_> {
         if !target.starts_with(&self.canonical_root) && !self.opts.follow_external_symlinks {
             return Err(FingerprintError::ExternalSymlink { link: link.to_path_buf(), target });
         }
-        let meta = fs::metadata(&target)
-            .map_err(|source| FingerprintError::Unreadable { path: link.to_path_buf(), source })?;
+        let meta = fs::metadata(&target).map_err(|source| unreadable(link, source))?;
+        if self.ignored(link, meta.is_dir()) {
+            return Ok(());
+        }
+        // The link is part of the tree but what it points at is ignored (a `secrets/` directory,
+        // say): packing it would leak what git keeps out.
+        if self.opts.gitignore && self.ignored_anywhere(&target, meta.is_dir())? {
+            return Err(FingerprintError::IgnoredTarget { link: link.to_path_buf(), target });
+        }
         if meta.is_dir() {
             if self.ancestors.iter().any(|a| a == &target) {
                 return Err(FingerprintError::SymlinkLoop { link: link.to_path_buf(), target });
             }
-            if self.ignored(link, true) {
-                return Ok(());
-            }
-            self.ancestors.push(target.clone());
+            self.ancestors.push(target);
             let result = self.dir(link, rel);
             self.ancestors.pop();
             result
         } else {
-            if !self.ignored(link, false) {
-                self.out.push(FileEntry {
-                    rel: rel.to_string(),
-                    exec: meta.permissions().mode() & 0o111 != 0,
-                    size: meta.len(),
-                    abs: link.to_path_buf(),
-                });
-            }
+            self.out.push(FileEntry {
+                rel: rel.to_string(),
+                exec: meta.permissions().mode() & 0o111 != 0,
+                size: meta.len(),
+                abs: link.to_path_buf(),
+            });
             Ok(())
         }
     }
@@ -286,7 +351,7 @@ impl Walker<'_> {
 
 /// SHA-256 of a file's contents.
 pub fn hash_file(path: &Path) -> Result<[u8; 32], FingerprintError> {
-    let unreadable = |source| FingerprintError::Unreadable { path: path.to_path_buf(), source };
+    let unreadable = |source| unreadable(path, source);
     let mut f = fs::File::open(path).map_err(unreadable)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -506,5 +571,39 @@ mod tests {
         let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
         assert!(matches!(err, FingerprintError::NonUtf8Name { .. }), "{err}");
         assert!(err.to_string().contains("rename it"));
+    }
+
+    #[test]
+    fn git_root_gitignore_and_info_exclude_apply_to_a_project_in_a_subdirectory() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = d.path();
+        fs::create_dir_all(repo.join(".git/info")).unwrap();
+        write(&repo.join(".git/info/exclude"), "*.local\n");
+        write(&repo.join(".gitignore"), "*.secret\n");
+        let project = repo.join("infra");
+        for f in ["fn/app.py", "fn/a.secret", "fn/b.local", "fn/.env", "fn/.env.production"] {
+            write(&project.join(f), "x");
+        }
+        assert_eq!(rels(&walk(&project.join("fn"), &opts(&project)).unwrap()), ["app.py"]);
+    }
+
+    #[test]
+    fn a_link_to_an_ignored_path_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join(".gitignore"), "secrets/\n");
+        write(&d.path().join("secrets/prod.env"), "PASSWORD=x");
+        write(&d.path().join("fn/app.py"), "a");
+        symlink(d.path().join("secrets"), d.path().join("fn/conf")).unwrap();
+        let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
+        assert!(matches!(err, FingerprintError::IgnoredTarget { .. }), "{err}");
+        assert!(err.to_string().contains("which .gitignore excludes"), "{err}");
+    }
+
+    #[test]
+    fn a_vanished_file_is_a_race_not_a_permission_problem() {
+        let d = tempfile::tempdir().unwrap();
+        let err = hash_file(&d.path().join("gone.py")).unwrap_err();
+        assert!(matches!(err, FingerprintError::Vanished { .. }), "{err}");
+        assert!(!err.to_string().contains("chmod"), "{err}");
     }
 }

@@ -5,6 +5,7 @@
 //! function's sources become a fingerprint ([`fingerprint`]), a pure plan decides what to do
 //! ([`plan`]), and the engine builds ([`build`]) and packs ([`package`]) what changed.
 
+pub mod aws;
 pub mod build;
 pub mod cli;
 pub mod config;
@@ -116,6 +117,18 @@ fn init_logging(g: &GlobalArgs) {
     };
 }
 
+/// With `-o json`, a command that fails before producing its document still prints one, so a
+/// program reading stdout always gets JSON: `{"error": "...", "exit_code": N}`.
+fn json_errors(format: output::Format, run: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
+    let result = run();
+    if let (output::Format::Json, Err(e)) = (format, &result)
+        && !matches!(e, Error::Failed(_))
+    {
+        output::emit(&serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() }).to_string());
+    }
+    result
+}
+
 /// Resolves the project flags for `command` and loads the template.
 fn load_project(args: &cli::ProjectArgs, command: &str) -> Result<project::Project, Error> {
     let pc = config::project(args, command)?;
@@ -130,7 +143,7 @@ fn load_project(args: &cli::ProjectArgs, command: &str) -> Result<project::Proje
 fn dispatch(cli: Cli) -> Result<(), Error> {
     let use_color = color(cli.global.color);
     match cli.command {
-        Command::Build(args) => {
+        Command::Build(args) => json_errors(args.output, || {
             let project = load_project(&args.project, "build")?;
             let ids = args
                 .resource_ids
@@ -140,7 +153,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             let jobs =
                 args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()), usize::from);
             let opts = engine::BuildOptions {
-                ids,
+                ids: project.with_layers_of(&ids),
                 force: args.force,
                 dry_run: args.dry_run,
                 jobs,
@@ -154,11 +167,11 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
                 return Err(Error::Failed(String::new()));
             }
             Ok(())
-        }
-        Command::Validate(args) => {
+        }),
+        Command::Validate(args) => json_errors(args.output, || {
             let project = load_project(&args.project, "validate")?;
             validate::print(&project, args.output)
-        }
+        }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "lamb", &mut std::io::stdout());
             Ok(())

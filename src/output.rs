@@ -122,6 +122,7 @@ pub struct Printer {
     format: Format,
     style: Style,
     live: bool,
+    quiet: bool,
     width: usize,
     inner: Mutex<Live>,
 }
@@ -138,6 +139,7 @@ impl Printer {
             format,
             style: Style { color },
             live,
+            quiet,
             width,
             inner: Mutex::new(Live { active: Vec::new(), status_shown: false }),
         }
@@ -169,6 +171,7 @@ impl Printer {
             Format::Json => {
                 emit(&serde_json::to_string_pretty(report).unwrap_or_default());
             }
+            Format::Human if self.quiet => {}
             Format::Human => {
                 for n in &report.notes {
                     eprintln!("note: {n}");
@@ -194,7 +197,8 @@ impl Progress for Printer {
         let mut live = self.inner.lock().expect("printer lock poisoned");
         live.active.retain(|(id, _)| id != &r.id);
         self.clear_status(&mut live);
-        if self.format == Format::Human {
+        // `-q`: only failures.
+        if self.format == Format::Human && (!self.quiet || r.status == Status::Failed) {
             emit(&resource_line(r, self.width, self.style));
         }
         if self.live {

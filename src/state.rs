@@ -133,19 +133,27 @@ mod tests {
 
     #[test]
     fn second_lock_waits_for_the_first() {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("build.lock");
         let first = Lock::acquire(&p, || panic!("the first lock must not wait")).unwrap();
-        let waited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let w = waited.clone();
-        let p2 = p.clone();
+        let waiting = std::sync::Arc::new(AtomicBool::new(false));
+        let acquired = std::sync::Arc::new(AtomicBool::new(false));
+        let (w, a, p2) = (waiting.clone(), acquired.clone(), p.clone());
         let t = std::thread::spawn(move || {
-            let _second = Lock::acquire(&p2, || w.store(true, std::sync::atomic::Ordering::SeqCst)).unwrap();
+            let _second = Lock::acquire(&p2, || w.store(true, Ordering::SeqCst)).unwrap();
+            a.store(true, Ordering::SeqCst);
         });
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        // The second taker reports that it waits, and does not get the lock while we hold it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !waiting.load(Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "the second lock never reported waiting");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!acquired.load(Ordering::SeqCst));
         drop(first);
         t.join().unwrap();
-        assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(acquired.load(Ordering::SeqCst));
     }
 }
 

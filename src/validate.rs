@@ -98,11 +98,14 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
         .collect();
     let layers: Vec<Entry> = project.layers.iter().map(|l| entry(project, &l.res, None, true)).collect();
     let root = project.root_stack();
-    let problems: Vec<String> = functions
+    let mut problems: Vec<String> = functions
         .iter()
         .chain(&layers)
         .filter_map(|e| e.problem.as_ref().map(|p| format!("{}: resource `{}`: {p}", e.location, e.id)))
         .collect();
+    if let Err(e) = project.check_parameters() {
+        problems.push(e.to_string());
+    }
     let summary = Summary {
         template: root.file.path.display().to_string(),
         sam: root.sam,

@@ -138,7 +138,7 @@ fn editing_requirements_reinstalls_dependencies_for_that_function_only() {
 }
 
 #[test]
-fn failing_pip_install_names_the_requirements_file_and_other_functions_still_build() {
+fn unreadable_requirement_path_names_the_requirements_line_and_other_functions_still_build() {
     let p = two_python_functions();
     p.write("a/requirements.txt", "/nonexistent/definitely-not-a-package.whl\n");
     let (report, run) = p.build_json(&[]);
@@ -146,9 +146,9 @@ fn failing_pip_install_names_the_requirements_file_and_other_functions_still_bui
     assert_eq!(status_of(&report, "A"), "failed");
     let msg = resource(&report, "A")["message"].as_str().unwrap();
     assert!(
-        msg.contains("pip could not install")
-            && msg.contains("a/requirements.txt")
-            && msg.contains("fix requirements.txt"),
+        msg.contains("a/requirements.txt:1: ")
+            && msg.contains("definitely-not-a-package.whl")
+            && msg.contains("fix the reference"),
         "{msg}"
     );
     assert_eq!(status_of(&report, "B"), "built");
@@ -520,4 +520,189 @@ fn terminal_gets_a_live_status_line() {
         "status line while building: {text:?}"
     );
     assert!(text.contains("\x1b[32mbuilt  \x1b[0m HelloMake"), "coloured result on a terminal: {text:?}");
+}
+
+#[test]
+fn python_dependencies_are_lambda_wheels_for_the_functions_architecture() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {Runtime: python3.12, Handler: app.handler}\nResources:\n  Arm:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Architectures: [arm64]}\n  X86:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn}\n",
+    )
+    .write("fn/app.py", "import markupsafe\n")
+    .write("fn/requirements.txt", "markupsafe==2.1.5\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let arm = zip_names(&artifact_path(&r, "Arm"));
+    assert!(arm.iter().any(|n| n.starts_with("markupsafe/_speedups.cpython-312-aarch64-linux-gnu")), "{arm:?}");
+    let x86 = zip_names(&artifact_path(&r, "X86"));
+    assert!(x86.iter().any(|n| n.starts_with("markupsafe/_speedups.cpython-312-x86_64-linux-gnu")), "{x86:?}");
+    assert!(!x86.iter().any(|n| n.starts_with("bin/")), "console scripts carry host paths: {x86:?}");
+}
+
+#[test]
+fn source_only_packages_are_built_and_unknown_ones_are_named() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Runtime: python3.12, Handler: app.handler}\n",
+    )
+    .write("fn/app.py", "import termcolor\n")
+    // termcolor 1.1.0 was only ever published as a source distribution.
+    .write("fn/requirements.txt", "termcolor==1.1.0\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(zip_names(&artifact_path(&r, "Fn")).contains(&"termcolor.py".to_string()));
+
+    p.write("fn/requirements.txt", "lamb-test-no-such-package==9.9.9\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1);
+    let msg = resource(&r, "Fn")["message"].as_str().unwrap();
+    assert!(
+        msg.contains("`lamb-test-no-such-package==9.9.9` has no wheel for Lambda (python3.12, manylinux x86_64)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn local_package_requirements_are_rebuilt_when_they_change_and_leave_the_tree_clean() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Runtime: python3.12, Handler: app.handler}\n",
+    )
+    .write("fn/app.py", "import mypkg\n")
+    .write("fn/requirements.txt", "../mypkg\n")
+    .write("mypkg/pyproject.toml", "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n[project]\nname = \"mypkg\"\nversion = \"1.0\"\n")
+    .write("mypkg/mypkg/__init__.py", "V = 1\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let read_v = |r: &serde_json::Value| {
+        let mut z = zip::ZipArchive::new(fs::File::open(artifact_path(r, "Fn")).unwrap()).unwrap();
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut z.by_name("mypkg/__init__.py").unwrap(), &mut s).unwrap();
+        s
+    };
+    assert_eq!(read_v(&r), "V = 1\n");
+    p.write("mypkg/mypkg/__init__.py", "V = 2\n");
+    let (r, _) = p.build_json(&[]);
+    assert_eq!(resource(&r, "Fn")["deps"], "installed", "a change in a local requirement reinstalls");
+    assert_eq!(read_v(&r), "V = 2\n");
+    assert!(
+        !p.path().join("mypkg/build").exists() && !p.path().join("mypkg/mypkg.egg-info").exists(),
+        "pip built in a scratch copy"
+    );
+}
+
+#[test]
+fn nested_stack_functions_build_with_their_stack_path() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Child:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: child/template.yaml\n      Parameters: {Greeting: hi}\n",
+    )
+    .write(
+        "child/template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Greeting: {Type: String}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Runtime: nodejs20.x, Handler: index.handler}\n",
+    )
+    .write("child/src/index.js", "exports.handler = async () => 1;\n");
+    let (r, run) = p.build_json(&["-r", "Fn"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(status_of(&r, "Child/Fn"), "built");
+    assert_eq!(zip_names(&artifact_path(&r, "Child/Fn")), ["index.js"]);
+}
+
+#[test]
+fn samconfig_environment_and_build_section_parameterise_the_build() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Dir: {Type: String}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: !Ref Dir, Runtime: nodejs20.x, Handler: index.handler}\n",
+    )
+    .write("samconfig.toml", "version = 0.1\n[default.build.parameters]\nparameter_overrides = \"Dir=dev\"\n[prod.build.parameters]\nparameter_overrides = [\"Dir=prod\"]\n")
+    .write("dev/index.js", "dev")
+    .write("prod/index.js", "prod");
+    let (dev, _) = p.build_json(&[]);
+    let (prod, run) = p.build_json(&["--config-env", "prod"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_ne!(code_sha(&dev, "Fn"), code_sha(&prod, "Fn"));
+    let (flag, _) = p.build_json(&["--config-env", "prod", "--parameter-overrides", "Dir=dev"]);
+    assert_eq!(code_sha(&flag, "Fn"), code_sha(&dev, "Fn"), "flags override samconfig");
+    let run = p.lamb(&["build", "--config-env", "staging"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("samconfig.toml: there is no environment `staging`"), "{}", run.stderr);
+}
+
+#[test]
+fn missing_parameter_used_by_a_code_path_is_a_resource_error() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Dir: {Type: String}\n  Other: {Type: String}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: !Ref Dir, Runtime: nodejs20.x, Handler: index.handler}\n  Fixed:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Runtime: nodejs20.x, Handler: index.handler, Environment: {Variables: {O: !Ref Other}}}\n",
+    )
+    .write("src/index.js", "x");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1);
+    let msg = resource(&r, "Fn")["message"].as_str().unwrap();
+    assert!(
+        msg.contains("CodeUri: parameter `Dir` has no value") && msg.contains("--parameter-overrides Dir="),
+        "{msg}"
+    );
+    assert_eq!(status_of(&r, "Fixed"), "built", "a parameter only the environment uses does not stop a build");
+    let run = p.lamb(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("parameters without a value: Dir, Other"), "{}", run.stderr);
+}
+
+#[test]
+fn gitignored_files_stay_out_of_built_zips() {
+    let p = Project::example("hello");
+    p.write(".gitignore", &(p.read(".gitignore") + "*.log\n"))
+        .write("functions/hello_node/debug.log", "noise")
+        .write("functions/hello_node/.env", "SECRET=1");
+    let (r, _) = p.build_json(&["-r", "HelloNode"]);
+    assert_eq!(zip_names(&artifact_path(&r, "HelloNode")), ["index.js", "package.json"]);
+    // Editing an ignored file changes nothing.
+    p.write("functions/hello_node/debug.log", "more noise");
+    let (again, _) = p.build_json(&["-r", "HelloNode"]);
+    assert_eq!(status_of(&again, "HelloNode"), "cached");
+}
+
+#[test]
+fn resource_id_builds_the_functions_layers_too() {
+    let p = Project::example("hello");
+    let (r, _) = p.build_json(&["-r", "HelloPython"]);
+    let ids: Vec<String> = statuses(&r).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["HelloPython", "SharedLayer"]);
+}
+
+#[test]
+fn json_output_is_json_even_when_the_template_is_broken() {
+    let p = Project::empty();
+    p.write("template.yaml", "Resources: [\n");
+    let run = p.lamb(&["build", "-o", "json"]);
+    assert_eq!(run.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("invalid YAML"), "{v}");
+    assert_eq!(v["exit_code"], 1);
+}
+
+#[test]
+fn quiet_prints_only_failures() {
+    let p = Project::example("hello");
+    p.write("functions/hello_make/Makefile", "build-HelloMake:\n\texit 1\n");
+    let run = p.lamb(&["build", "-q", "-r", "HelloMake", "-r", "HelloShell"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("failed  HelloMake") && !run.stdout.contains("HelloShell"), "{}", run.stdout);
+}
+
+#[test]
+fn a_requirements_file_pip_rejects_shows_pips_message() {
+    let p = two_python_functions();
+    p.write("a/requirements.txt", "requests>>>2\n");
+    let (r, run) = p.build_json(&["-r", "A"]);
+    assert_eq!(run.code, 1);
+    let msg = resource(&r, "A")["message"].as_str().unwrap();
+    assert!(msg.contains("pip could not install") && msg.contains("a/requirements.txt"), "{msg}");
+    assert!(msg.contains("requests>>>2") && msg.contains("fix requirements.txt"), "{msg}");
 }

@@ -1,23 +1,19 @@
-//! Dependency installs (pip, npm), cached by what decides their result: the manifest files, the
-//! runtime and the architecture. Editing code reuses the installed dependencies; editing
-//! requirements.txt or package.json reinstalls them for the functions that use that manifest only.
-//! Concurrent builds needing the same dependencies wait for one install.
+//! The dependency cache: installs (pip, npm) kept under `.lamb/deps`, keyed by what decides
+//! their result: the manifest files, the local paths they refer to, the runtime and the
+//! architecture. Editing code reuses the installed dependencies; editing requirements.txt or
+//! package.json reinstalls them for the functions that use that manifest only. Concurrent builds
+//! needing the same install wait for one.
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
-use super::{BuildError, tools};
-use crate::fingerprint::hex;
+use super::BuildError;
+use crate::fingerprint::{self, WalkOptions, hex};
 use crate::project::Arch;
-
-/// Files whose content decides a dependency install.
-pub const PYTHON_MANIFESTS: &[&str] = &["requirements.txt"];
-pub const NODE_MANIFESTS: &[&str] = &["package.json", "package-lock.json", "npm-shrinkwrap.json", ".npmrc"];
 
 /// Where installed dependencies live, and whether this build installed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,13 +44,14 @@ impl DepsCache {
     }
 
     /// Returns the cached install for `key`, or runs `install(tmp_dir)` once to create it.
-    fn get_or_install(
+    pub fn get_or_install(
         &self,
         key: &str,
+        force: bool,
         install: impl FnOnce(&Path) -> Result<(), BuildError>,
     ) -> Result<(PathBuf, bool), BuildError> {
         let final_dir = self.dir.join(key);
-        if final_dir.join(".complete").is_file() {
+        if !force && final_dir.join(".complete").is_file() {
             return Ok((final_dir, false));
         }
         let cell = {
@@ -92,163 +89,59 @@ impl DepsCache {
     }
 }
 
-/// The hash of the manifests that exist in `source` plus the build settings.
-fn manifest_key(
-    kind: &str,
-    source: &Path,
-    manifests: &[&str],
-    runtime: &str,
-    arch: Arch,
-) -> Result<Option<String>, BuildError> {
-    let mut h = Sha256::new();
-    h.update(format!("lamb-deps-v1\0{kind}\0{runtime}\0{}\0", arch.as_str()));
-    let mut any = false;
-    for name in manifests {
-        let p = source.join(name);
-        match fs::read(&p) {
-            Ok(bytes) => {
-                any = true;
-                h.update(name.as_bytes());
-                h.update((bytes.len() as u64).to_le_bytes());
-                h.update(&bytes);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(BuildError::Io { what: format!("cannot read {}", p.display()), source: e }),
-        }
-    }
-    Ok(any.then(|| format!("{kind}-{}", &hex(&h.finalize())[..24])))
-}
+/// What a dependency install depends on, hashed into its cache key.
+pub struct KeyBuilder(Sha256);
 
-/// Python dependencies of `source` (from requirements.txt), installed with pip.
-pub fn python(cache: &DepsCache, source: &Path, runtime: &str, arch: Arch) -> Result<Option<Deps>, BuildError> {
-    let req = source.join("requirements.txt");
-    let has_requirements = fs::read_to_string(&req)
-        .map(|t| t.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
-        .unwrap_or(false);
-    if !has_requirements {
-        return Ok(None);
+impl KeyBuilder {
+    pub fn new(kind: &str, runtime: &str, arch: Arch) -> Self {
+        let mut h = Sha256::new();
+        h.update(format!("lamb-deps-v2\0{kind}\0{runtime}\0{}\0", arch.as_str()));
+        KeyBuilder(h)
     }
-    let Some(key) = manifest_key("python", source, PYTHON_MANIFESTS, runtime, arch)? else {
-        return Ok(None);
-    };
-    let (dir, installed) = cache.get_or_install(&key, |tmp| {
-        let python = python_for(runtime)?;
-        let mut cmd = Command::new(&python);
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--no-compile",
-            "--no-warn-script-location",
-            "--quiet",
-            "--target",
-        ])
-        .arg(tmp.join("site"))
-        .arg("-r")
-        .arg(&req)
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .current_dir(source);
-        tools::run(&mut cmd, &python, "install Python 3 with pip (e.g. apt install python3-pip)").map_err(|e| match e {
-            BuildError::Command { output, .. } => BuildError::Deps(format!(
-                "pip could not install {}:\n{output}\nfix requirements.txt (package names and versions) and save again",
-                req.display()
-            )),
-            other => other,
-        })?;
-        Ok(())
-    })?;
-    Ok(Some(Deps { key, dir: dir.join("site"), installed }))
-}
 
-/// The interpreter for a `python3.X` runtime: `python3.X` when it runs and has pip, else
-/// `python3`. Probed once per runtime per process (pyenv shims, for one, exist but may fail).
-fn python_for(runtime: &str) -> Result<String, BuildError> {
-    static FOUND: OnceLock<Mutex<HashMap<String, Option<String>>>> = OnceLock::new();
-    let found = FOUND.get_or_init(Default::default);
-    if let Some(hit) = found.lock().expect("python probe lock poisoned").get(runtime) {
-        return hit.clone().ok_or_else(|| no_python(runtime));
+    pub fn bytes(&mut self, label: &str, bytes: &[u8]) {
+        self.0.update((label.len() as u64).to_le_bytes());
+        self.0.update(label.as_bytes());
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
     }
-    let wanted = runtime.trim_start_matches("python");
-    let mut choice = None;
-    for candidate in [runtime, "python3"] {
-        let probe = Command::new(candidate)
-            .args(["-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"])
-            .stdin(std::process::Stdio::null())
-            .output();
-        let Ok(out) = probe else { continue };
-        if !out.status.success() {
-            continue;
-        }
-        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if version != wanted {
-            tracing::warn!(
-                runtime,
-                interpreter = candidate,
-                version = %version,
-                "no working {runtime} with pip found; installing dependencies with {candidate} ({version}). Pure-Python packages are fine; compiled ones may not match Lambda's {runtime}: install {runtime} to be exact"
-            );
-        }
-        choice = Some(candidate.to_string());
-        break;
-    }
-    found.lock().expect("python probe lock poisoned").insert(runtime.to_string(), choice.clone());
-    choice.ok_or_else(|| no_python(runtime))
-}
 
-fn no_python(runtime: &str) -> BuildError {
-    BuildError::MissingTool {
-        tool: format!("{runtime} (or python3) with pip"),
-        install: format!("install {runtime} and pip (e.g. apt install python3 python3-pip) to build its dependencies"),
-    }
-}
-
-/// Node dependencies of `source` (from package.json), installed with npm, production only.
-pub fn nodejs(cache: &DepsCache, source: &Path, runtime: &str, arch: Arch) -> Result<Option<Deps>, BuildError> {
-    let manifest = source.join("package.json");
-    let Ok(text) = fs::read_to_string(&manifest) else { return Ok(None) };
-    let parsed: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| BuildError::Deps(format!("{}: invalid JSON ({e}); fix package.json", manifest.display())))?;
-    let has_deps = parsed.get("dependencies").and_then(|d| d.as_object()).is_some_and(|d| !d.is_empty());
-    if !has_deps {
-        return Ok(None);
-    }
-    let Some(key) = manifest_key("nodejs", source, NODE_MANIFESTS, runtime, arch)? else {
-        return Ok(None);
-    };
-    let (dir, installed) = cache.get_or_install(&key, |tmp| {
-        let mut has_lock = false;
-        for name in NODE_MANIFESTS {
-            let from = source.join(name);
-            if from.is_file() {
-                has_lock |= *name != "package.json" && *name != ".npmrc";
-                fs::copy(&from, tmp.join(name))
-                    .map_err(|e| BuildError::Io { what: format!("cannot copy {}", from.display()), source: e })?;
-            }
-        }
-        let mut cmd = Command::new("npm");
-        if has_lock {
-            cmd.arg("ci");
+    /// Adds a local file or directory a manifest refers to (`./lib`, `-r other.txt`,
+    /// `file:../shared`): its content decides the install as much as the manifest does.
+    pub fn path(&mut self, path: &Path, project_root: &Path) -> Result<(), BuildError> {
+        let label = path.to_string_lossy().into_owned();
+        if path.is_dir() {
+            let opts = WalkOptions {
+                project_root: project_root.to_path_buf(),
+                gitignore: true,
+                extra_excludes: vec!["node_modules".into(), "build".into(), "*.egg-info".into()],
+                follow_external_symlinks: false,
+            };
+            let tree = fingerprint::hash_entries(&fingerprint::walk(path, &opts)?, 1)?;
+            self.bytes(&label, &tree.digest);
         } else {
-            cmd.args(["install", "--no-package-lock"]);
+            let bytes = fs::read(path).map_err(|e| {
+                BuildError::Deps(format!(
+                    "{} is referenced by a dependency manifest but cannot be read: {e}; fix the reference",
+                    path.display()
+                ))
+            })?;
+            self.bytes(&label, &bytes);
         }
-        cmd.args(["--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"])
-            .env("npm_config_update_notifier", "false")
-            .current_dir(tmp);
-        tools::run(&mut cmd, "npm", "install Node.js and npm (e.g. apt install nodejs npm)").map_err(|e| match e {
-            BuildError::Command { command, output, .. } => BuildError::Deps(format!(
-                "`{command}` failed for {}:\n{output}\nfix package.json (and package-lock.json) and save again",
-                manifest.display()
-            )),
-            other => other,
-        })?;
-        fs::create_dir_all(tmp.join("node_modules"))
-            .map_err(|e| BuildError::Io { what: "cannot create node_modules".into(), source: e })?;
         Ok(())
-    })?;
-    Ok(Some(Deps { key, dir: dir.join("node_modules"), installed }))
+    }
+
+    pub fn finish(self, kind: &str) -> String {
+        format!("{kind}-{}", &hex(&self.0.finalize())[..24])
+    }
+}
+
+/// Shared inputs of dependency installs.
+pub struct DepsContext<'a> {
+    pub cache: &'a DepsCache,
+    pub project_root: &'a Path,
+    /// Reinstall even when the cache has the install (`lamb build --force`).
+    pub force: bool,
 }
 
 #[cfg(test)]
@@ -256,18 +149,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manifest_key_depends_on_content_runtime_and_arch() {
+    fn key_depends_on_kind_runtime_arch_and_content() {
+        let key = |rt, arch, bytes: &[u8]| {
+            let mut k = KeyBuilder::new("python", rt, arch);
+            k.bytes("requirements.txt", bytes);
+            k.finish("python")
+        };
+        let base = key("python3.12", Arch::X86_64, b"six==1.16.0\n");
+        assert_eq!(base, key("python3.12", Arch::X86_64, b"six==1.16.0\n"));
+        assert_ne!(base, key("python3.11", Arch::X86_64, b"six==1.16.0\n"));
+        assert_ne!(base, key("python3.12", Arch::Arm64, b"six==1.16.0\n"));
+        assert_ne!(base, key("python3.12", Arch::X86_64, b"six==1.17.0\n"));
+        assert!(base.starts_with("python-"));
+    }
+
+    #[test]
+    fn key_follows_referenced_directories() {
         let d = tempfile::tempdir().unwrap();
-        fs::write(d.path().join("requirements.txt"), "six==1.16.0\n").unwrap();
-        let k = |rt, arch| manifest_key("python", d.path(), PYTHON_MANIFESTS, rt, arch).unwrap().unwrap();
-        let base = k("python3.12", Arch::X86_64);
-        assert_eq!(base, k("python3.12", Arch::X86_64));
-        assert_ne!(base, k("python3.11", Arch::X86_64));
-        assert_ne!(base, k("python3.12", Arch::Arm64));
-        fs::write(d.path().join("requirements.txt"), "six==1.17.0\n").unwrap();
-        assert_ne!(base, k("python3.12", Arch::X86_64));
-        let empty = tempfile::tempdir().unwrap();
-        assert_eq!(manifest_key("python", empty.path(), PYTHON_MANIFESTS, "python3.12", Arch::X86_64).unwrap(), None);
+        fs::create_dir_all(d.path().join("lib")).unwrap();
+        fs::write(d.path().join("lib/x.py"), "V = 1").unwrap();
+        let key = || {
+            let mut k = KeyBuilder::new("python", "python3.12", Arch::X86_64);
+            k.path(&d.path().join("lib"), d.path()).unwrap();
+            k.finish("python")
+        };
+        let before = key();
+        fs::write(d.path().join("lib/x.py"), "V = 2").unwrap();
+        assert_ne!(key(), before);
     }
 
     #[test]
@@ -279,7 +187,7 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     cache
-                        .get_or_install("k", |tmp| {
+                        .get_or_install("k", false, |tmp| {
                             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             std::thread::sleep(std::time::Duration::from_millis(50));
                             fs::write(tmp.join("x"), "x").unwrap();
@@ -291,12 +199,17 @@ mod tests {
         });
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(d.path().join("k/x").is_file());
-        // A later process finds it complete without running the installer.
+        // A later process finds it complete without running the installer...
         let again = DepsCache::new(d.path().to_path_buf());
-        let (_, installed) = again.get_or_install("k", |_| panic!("must be cached")).unwrap();
+        let (_, installed) = again.get_or_install("k", false, |_| panic!("must be cached")).unwrap();
         assert!(!installed);
+        // ...unless asked to reinstall.
+        let forced = DepsCache::new(d.path().to_path_buf());
+        let (_, installed) =
+            forced.get_or_install("k", true, |tmp| Ok(fs::write(tmp.join("y"), "y").unwrap())).unwrap();
+        assert!(installed && d.path().join("k/y").is_file());
 
-        let err = again.get_or_install("bad", |_| Err(BuildError::Deps("nope".into()))).unwrap_err();
+        let err = again.get_or_install("bad", false, |_| Err(BuildError::Deps("nope".into()))).unwrap_err();
         assert!(err.to_string().contains("nope"));
         let left: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, [std::ffi::OsString::from("k")]);

@@ -4,6 +4,8 @@
 
 pub mod deps;
 pub mod method;
+mod node;
+mod python;
 pub mod store;
 pub mod tools;
 
@@ -18,12 +20,14 @@ use crate::fingerprint::{self, FileEntry, FingerprintError, TreeHash, WalkOption
 use crate::package::{self, Artifact, PackEntry, PackageError};
 use crate::project::value::Value;
 use crate::project::{Arch, Code, CodeResource};
-pub use deps::{Deps, DepsCache};
+pub use deps::{Deps, DepsCache, DepsContext};
 pub use method::{Method, NotBuilt};
 pub use store::Store;
 
 /// Bump when the way artifacts are made changes, so old cache entries are not reused.
 const BUILD_KEY_VERSION: u32 = 1;
+/// How often a build starts over because its sources changed underneath it.
+const RACE_RETRIES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -46,7 +50,11 @@ pub enum BuildError {
 impl BuildError {
     /// A file changed between fingerprinting and packing: worth one more try.
     pub fn is_race(&self) -> bool {
-        matches!(self, BuildError::Package(PackageError::Changed { .. } | PackageError::Read { .. }))
+        matches!(
+            self,
+            BuildError::Package(PackageError::Changed { .. } | PackageError::Read { .. })
+                | BuildError::Fingerprint(FingerprintError::Vanished { .. })
+        )
     }
 }
 
@@ -84,7 +92,7 @@ impl Target {
     /// Patterns left out of the source tree for this method, beyond the defaults.
     fn walk_options(&self, project_root: &Path, follow_external_symlinks: bool) -> WalkOptions {
         let (gitignore, extra): (bool, &[&str]) = match self.method {
-            // SAM's python builder leaves out virtualenvs and tool caches (and `.env` files).
+            // SAM's python builder leaves out virtualenvs and tool caches.
             Method::Python { .. } => {
                 (true, &[".venv", "venv", ".env", ".mypy_cache", ".pytest_cache", ".tox", ".nox", "*.egg-info"])
             }
@@ -104,6 +112,22 @@ impl Target {
     }
 }
 
+/// What a target's dependencies are, known before installing them.
+#[derive(Debug, Clone)]
+pub enum DepsPlan {
+    Python(python::Plan),
+    Nodejs(node::Plan),
+}
+
+impl DepsPlan {
+    pub fn key(&self) -> &str {
+        match self {
+            DepsPlan::Python(p) => &p.key,
+            DepsPlan::Nodejs(p) => &p.key,
+        }
+    }
+}
+
 /// A target with its fingerprint.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -111,6 +135,8 @@ pub struct Prepared {
     pub files: Vec<FileEntry>,
     pub hashes: Vec<[u8; 32]>,
     pub tree: TreeHash,
+    /// Dependencies to include; their key covers manifests and local packages outside the tree.
+    pub deps: Option<DepsPlan>,
     /// The cache key: the tree plus every build setting that changes the artifact.
     pub key: String,
 }
@@ -145,8 +171,45 @@ impl Builder {
         }
     }
 
-    /// Walks and hashes the target's sources and derives its cache key.
+    /// Walks and hashes the target's sources and derives its cache key, reading again when a
+    /// file vanishes mid-walk (an editor saving, a `git checkout`).
     pub fn prepare(&self, target: Target) -> Result<Prepared, BuildError> {
+        let mut attempt = 0;
+        loop {
+            match self.prepare_once(target.clone()) {
+                Err(e) if e.is_race() && attempt < RACE_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(resource = %target.id, error = %e, "sources changed while reading them; reading again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Builds `p`; when a file changes between fingerprinting and packing, fingerprints again
+    /// and builds the new content. Returns the result and, if it had to, the new fingerprint.
+    pub fn build_fresh(&self, p: &Prepared, force: bool) -> (Result<Built, BuildError>, Option<Prepared>) {
+        let mut result = self.build(p, force);
+        let mut latest = None;
+        let mut attempt = 0;
+        while let Err(e) = &result {
+            if !e.is_race() || attempt >= RACE_RETRIES {
+                break;
+            }
+            attempt += 1;
+            tracing::info!(resource = %p.target.id, error = %e, "sources changed during the build; building again");
+            match self.prepare(p.target.clone()) {
+                Ok(fresh) => {
+                    result = self.build(&fresh, force);
+                    latest = Some(fresh);
+                }
+                Err(e) => result = Err(e),
+            }
+        }
+        (result, latest)
+    }
+
+    fn prepare_once(&self, target: Target) -> Result<Prepared, BuildError> {
         let (files, hashes, tree) = if target.method == Method::Zip {
             let meta = fs::metadata(&target.source)
                 .map_err(|source| FingerprintError::Unreadable { path: target.source.clone(), source })?;
@@ -160,12 +223,26 @@ impl Builder {
             let (tree, hashes) = fingerprint::hash_entries_with_files(&files, self.hash_threads)?;
             (files, hashes, tree)
         };
-        let key = build_key(&target, &tree);
-        Ok(Prepared { target, files, hashes, tree, key })
+        let deps = match &target.method {
+            Method::Python { runtime } => {
+                python::plan(&target.source, runtime, target.arch, &self.project_root)?.map(DepsPlan::Python)
+            }
+            Method::Nodejs { runtime } => {
+                node::plan(&target.source, runtime, target.arch, &self.project_root)?.map(DepsPlan::Nodejs)
+            }
+            _ => None,
+        };
+        let key = build_key(&target, &tree, deps.as_ref().map(DepsPlan::key));
+        Ok(Prepared { target, files, hashes, tree, deps, key })
     }
 
-    /// Produces the artifact for `p` (the caller has checked the store first).
-    pub fn build(&self, p: &Prepared) -> Result<Built, BuildError> {
+    fn deps_context(&self, force: bool) -> DepsContext<'_> {
+        DepsContext { cache: &self.deps, project_root: &self.project_root, force }
+    }
+
+    /// Produces the artifact for `p` (the caller has checked the store first). `force` also
+    /// reinstalls dependencies.
+    pub fn build(&self, p: &Prepared, force: bool) -> Result<Built, BuildError> {
         let t = &p.target;
         let mut entries: BTreeMap<String, PackEntry> = BTreeMap::new();
         let mut deps = None;
@@ -184,17 +261,19 @@ impl Builder {
                 return Ok(Built { artifact, deps: None });
             }
             Method::Prebuilt => {}
-            Method::Python { runtime } => {
-                deps = deps::python(&self.deps, &t.source, runtime, t.arch)?;
-                if let Some(d) = &deps {
-                    add_tree(&mut entries, &d.dir, source_prefix)?;
+            Method::Python { .. } | Method::Nodejs { .. } => {
+                let ctx = self.deps_context(force);
+                let (installed, prefix) = match &p.deps {
+                    Some(DepsPlan::Python(plan)) => (Some(python::install(&ctx, plan)?), source_prefix.to_string()),
+                    Some(DepsPlan::Nodejs(plan)) => {
+                        (Some(node::install(&ctx, plan)?), format!("{source_prefix}node_modules/"))
+                    }
+                    None => (None, String::new()),
+                };
+                if let Some(d) = &installed {
+                    add_tree(&mut entries, &d.dir, &prefix)?;
                 }
-            }
-            Method::Nodejs { runtime } => {
-                deps = deps::nodejs(&self.deps, &t.source, runtime, t.arch)?;
-                if let Some(d) = &deps {
-                    add_tree(&mut entries, &d.dir, &format!("{source_prefix}node_modules/"))?;
-                }
+                deps = installed;
             }
             Method::Makefile => return self.make(p),
         }
@@ -268,7 +347,7 @@ impl Builder {
 }
 
 /// The cache key of a target: its tree and every setting that changes the artifact.
-fn build_key(t: &Target, tree: &TreeHash) -> String {
+fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>) -> String {
     let settings = serde_json::json!({
         "v": BUILD_KEY_VERSION,
         "method": t.method,
@@ -277,6 +356,7 @@ fn build_key(t: &Target, tree: &TreeHash) -> String {
         "properties": t.properties.to_json(),
         // Make targets are per logical id, so two functions sharing a directory differ.
         "make_target": (t.method == Method::Makefile).then_some(&t.logical_id),
+        "deps": deps,
     });
     let mut h = Sha256::new();
     h.update(settings.to_string().as_bytes());

@@ -32,16 +32,26 @@ impl Store {
         self.dir.join(format!("{key}.json"))
     }
 
-    /// The artifact built for `key`, if it is there and intact.
-    pub fn get(&self, key: &str) -> Option<Artifact> {
-        let artifact: Artifact = state::read_json(&self.meta_path(key)).ok().flatten()?;
+    /// The artifact built for `key`, if it is there and intact. Its zip is the store's own
+    /// `<key>.zip`, or `external` for a zip the project ships prebuilt (`CodeUri: app.zip`);
+    /// a description naming any other file (a copied `.lamb/`, say) does not count.
+    pub fn get(&self, key: &str, external: Option<&Path>) -> Option<Artifact> {
+        let mut artifact: Artifact = state::read_json(&self.meta_path(key)).ok().flatten()?;
+        let expected = external.map_or_else(|| self.zip_path(key), Path::to_path_buf);
+        if artifact.path != expected {
+            if external.is_some() {
+                return None;
+            }
+            artifact.path = expected;
+        }
         let size = fs::metadata(&artifact.path).ok()?.len();
         (size == artifact.size).then_some(artifact)
     }
 
     pub fn put_meta(&self, key: &str, artifact: &Artifact) -> Result<(), BuildError> {
-        state::write_json(&self.meta_path(key), artifact).map_err(|e: StateError| BuildError::Io {
-            what: "cannot record the artifact".into(),
+        let path = self.meta_path(key);
+        state::write_json(&path, artifact).map_err(|e: StateError| BuildError::Io {
+            what: format!("cannot record the artifact in {}", path.display()),
             source: std::io::Error::other(e.to_string()),
         })
     }
@@ -58,5 +68,35 @@ impl Store {
             }
         }
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(path: PathBuf, size: u64) -> Artifact {
+        Artifact { path, sha256: "00".into(), code_sha256: "AA==".into(), size, unzipped_size: 1, files: 1 }
+    }
+
+    #[test]
+    fn a_description_pointing_elsewhere_is_not_trusted() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path().join("artifacts"));
+        fs::create_dir_all(store.dir()).unwrap();
+        fs::write(store.zip_path("k"), b"zip!").unwrap();
+        // Written by the same project moved elsewhere (`cp -r`): the store's own zip is used.
+        store.put_meta("k", &artifact(PathBuf::from("/elsewhere/.lamb/artifacts/k.zip"), 4)).unwrap();
+        assert_eq!(store.get("k", None).unwrap().path, store.zip_path("k"));
+        // A prebuilt zip must be the one the template names now.
+        let zip = d.path().join("app.zip");
+        fs::write(&zip, b"zip!").unwrap();
+        store.put_meta("z", &artifact(PathBuf::from("/other/app.zip"), 4)).unwrap();
+        assert!(store.get("z", Some(&zip)).is_none());
+        store.put_meta("z", &artifact(zip.clone(), 4)).unwrap();
+        assert_eq!(store.get("z", Some(&zip)).unwrap().path, zip);
+        // A zip of the wrong size (truncated) is a miss.
+        fs::write(store.zip_path("k"), b"zi").unwrap();
+        assert!(store.get("k", None).is_none());
     }
 }

@@ -1,6 +1,5 @@
 //! Running the external tools builds need (pip, npm, make), with errors that show their output.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::BuildError;
@@ -46,17 +45,6 @@ fn tail(text: &str, n: usize) -> String {
         out = format!("... ({start} earlier lines)\n{out}");
     }
     out
-}
-
-/// Finds `name` on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ pub fn project_in(
                 }
                 p
             }
-            None => template::find(&search_dir).map_err(|_| ConfigError::NoTemplate { dir: search_dir.clone() })?,
+            None => template::find(&search_dir).ok_or_else(|| ConfigError::NoTemplate { dir: search_dir.clone() })?,
         },
     };
     let template = crate::project::normalize(&template);

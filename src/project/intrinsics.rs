@@ -63,6 +63,8 @@ pub struct Scope<'a> {
     pub conditions: &'a IndexMap<String, Value>,
     pub mappings: &'a IndexMap<String, Value>,
     pub pseudo: &'a Pseudo,
+    /// Declared parameters with no value: referring to one is an error saying how to give it.
+    pub missing: &'a [String],
     condition_cache: RefCell<HashMap<String, Option<bool>>>,
 }
 
@@ -73,7 +75,13 @@ impl<'a> Scope<'a> {
         mappings: &'a IndexMap<String, Value>,
         pseudo: &'a Pseudo,
     ) -> Self {
-        Scope { parameters, conditions, mappings, pseudo, condition_cache: RefCell::default() }
+        Scope { parameters, conditions, mappings, pseudo, missing: &[], condition_cache: RefCell::default() }
+    }
+
+    /// Names the parameters that have no value.
+    pub fn with_missing(mut self, missing: &'a [String]) -> Self {
+        self.missing = missing;
+        self
     }
 
     /// Evaluates everything that can be known locally. `Ok(None)` means `AWS::NoValue`: the
@@ -205,6 +213,11 @@ impl<'a> Scope<'a> {
         };
         if let Some(p) = self.parameters.get(target) {
             return Ok(Some(p.to_value()));
+        }
+        if self.missing.iter().any(|m| m == target) {
+            return err(format!(
+                "parameter `{target}` has no value; give it a Default, or pass --parameter-overrides {target}=... (or set it in parameter_overrides in samconfig.toml)"
+            ));
         }
         let known = match target {
             "AWS::NoValue" => return Ok(None),
@@ -477,6 +490,15 @@ mod tests {
         assert!(s.condition("Loop").unwrap_err().0.contains("refers to itself"));
         assert!(s.eval(&yaml("!Select [5, [a]]")).unwrap_err().0.contains("out of range"));
         assert!(s.eval(&yaml("!FindInMap [Code, prod, Path]")).unwrap_err().0.contains("no entry"));
+    }
+
+    #[test]
+    fn referring_to_a_parameter_without_a_value_says_how_to_give_it() {
+        let f = Fixture::new();
+        let missing = ["Dir2".to_string()];
+        let s = f.scope().with_missing(&missing);
+        let e = s.eval(&yaml("!Sub 'src/${Dir2}'")).unwrap_err();
+        assert!(e.0.contains("parameter `Dir2` has no value") && e.0.contains("--parameter-overrides Dir2="), "{e}");
     }
 
     #[test]

@@ -23,11 +23,6 @@ use value::Value;
 /// fail the load; they are attached to the resource so the rest of the project still builds.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
-    #[error(
-        "no template found in {}; looked for template.yaml, template.yml and template.json; pass --template-file",
-        dir.display()
-    )]
-    NoTemplate { dir: PathBuf },
     #[error("{}: cannot read the template: {source}; check the path and its permissions", file.display())]
     Read { file: PathBuf, source: std::io::Error },
     #[error("{}:{line}:{column}: {message}", file.display())]
@@ -74,15 +69,6 @@ pub enum Code {
     Image,
     /// The code location is wrong; the message says how to fix it.
     Invalid(String),
-}
-
-impl Code {
-    pub fn local_path(&self) -> Option<&Path> {
-        match self {
-            Code::Dir(p) | Code::Zip(p) => Some(p),
-            _ => None,
-        }
-    }
 }
 
 /// Instruction-set architecture of a function or layer build.
@@ -230,6 +216,8 @@ pub struct Project {
     pub layers: Vec<Layer>,
     pub nested: Vec<NestedStack>,
     pub notes: Vec<Note>,
+    /// Parameters with neither a default nor an override: (stack path, name).
+    pub missing_parameters: Vec<(String, String)>,
 }
 
 /// Inputs to [`load`].
@@ -284,6 +272,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, ProjectError> {
         layers: Vec::new(),
         nested: Vec::new(),
         notes: Vec::new(),
+        missing_parameters: Vec::new(),
     };
     let mut loading = Vec::new();
     load_stack(&mut project, opts, &opts.template, "", &opts.overrides, &IndexSet::new(), &mut loading)?;
@@ -335,17 +324,10 @@ fn load_stack(
         Err(msg) => return Err(ProjectError::invalid(path, None, msg)),
     };
     let resolved = params::resolve(&decls, overrides, unknowable);
-    if !resolved.missing.is_empty() {
-        let pairs: Vec<String> = resolved.missing.iter().map(|p| format!("{p}=...")).collect();
-        let how = if stack_path.is_empty() {
-            format!("pass --parameter-overrides {} or set parameter_overrides in samconfig.toml", pairs.join(" "))
-        } else {
-            format!("pass them in the Parameters of nested stack `{stack_path}` in its parent template")
-        };
-        problem(
-            None,
-            format!("parameters without a value: {}; give them a Default, or {how}", resolved.missing.join(", ")),
-        );
+    // Missing values only matter where they are used: a build needs the code paths, a deploy
+    // needs them all (see `Project::check_parameters`).
+    for name in &resolved.missing {
+        project.missing_parameters.push((stack_path.to_string(), name.clone()));
     }
     for (name, value, allowed) in &resolved.disallowed {
         problem(
@@ -419,7 +401,7 @@ fn load_stack(
         stack_name: if stack_path.is_empty() { opts.pseudo.stack_name.clone() } else { None },
         ..opts.pseudo.clone()
     };
-    let scope = Scope::new(&resolved.values, &conditions, &mappings, &scope_pseudo);
+    let scope = Scope::new(&resolved.values, &conditions, &mappings, &scope_pseudo).with_missing(&resolved.missing);
     let globals = doc.get("Globals");
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let prefix = if stack_path.is_empty() { String::new() } else { format!("{stack_path}/") };
@@ -849,7 +831,16 @@ impl ResourceCtx<'_> {
         let architecture = if meta.get("BuildArchitecture").is_some() {
             self.architecture(&meta, "BuildArchitecture", &mut problems)
         } else {
-            self.architecture(&props, "CompatibleArchitectures", &mut problems)
+            // A layer may serve both architectures; SAM builds it for x86_64 unless told.
+            let compatible = props
+                .get("CompatibleArchitectures")
+                .and_then(|v| self.scope.eval(v).ok().flatten())
+                .and_then(|v| v.as_seq().map(|s| s.iter().filter_map(Value::scalar_string).collect::<Vec<_>>()))
+                .unwrap_or_default();
+            match compatible.first().map(String::as_str) {
+                Some("arm64") if !compatible.iter().any(|a| a == "x86_64") => Arch::Arm64,
+                _ => Arch::X86_64,
+            }
         };
         Layer { res: self.base(code, architecture, build, problems), compatible_runtimes }
     }
@@ -979,6 +970,50 @@ impl Project {
 
     pub fn layer(&self, id: &str) -> Option<&Layer> {
         self.layers.iter().find(|l| l.res.id == id)
+    }
+
+    /// `ids` plus the local layers the functions among them use, since building a function
+    /// without its layers leaves it half-built (`sam build Fn` builds them too).
+    pub fn with_layers_of(&self, ids: &[String]) -> Vec<String> {
+        let mut out = ids.to_vec();
+        for f in self.functions.iter().filter(|f| ids.contains(&f.res.id)) {
+            for l in &f.layers {
+                if let LayerRef::Local(layer) = l
+                    && !out.contains(layer)
+                {
+                    out.push(layer.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Every parameter must have a value before the template can be deployed: lists each one
+    /// missing, with how to give it.
+    pub fn check_parameters(&self) -> Result<(), ProjectError> {
+        if self.missing_parameters.is_empty() {
+            return Ok(());
+        }
+        let mut problems = Vec::new();
+        for stack in &self.stacks {
+            let names: Vec<&str> =
+                self.missing_parameters.iter().filter(|(s, _)| *s == stack.path).map(|(_, n)| n.as_str()).collect();
+            if names.is_empty() {
+                continue;
+            }
+            let how = if stack.path.is_empty() {
+                let pairs: Vec<String> = names.iter().map(|p| format!("{p}=...")).collect();
+                format!("pass --parameter-overrides {} or set parameter_overrides in samconfig.toml", pairs.join(" "))
+            } else {
+                format!("pass them in the Parameters of nested stack `{}` in its parent template", stack.path)
+            };
+            problems.push(Problem {
+                file: stack.file.path.clone(),
+                line: None,
+                message: format!("parameters without a value: {}; give them a Default, or {how}", names.join(", ")),
+            });
+        }
+        Err(ProjectError::Invalid { problems })
     }
 
     /// Resolves a user-given id: a full id, or a logical id that is unique across stacks.

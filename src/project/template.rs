@@ -17,12 +17,8 @@ pub struct TemplateFile {
 }
 
 /// Finds the template in `dir`.
-pub fn find(dir: &Path) -> Result<PathBuf, ProjectError> {
-    DEFAULT_NAMES
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| ProjectError::NoTemplate { dir: dir.to_path_buf() })
+pub fn find(dir: &Path) -> Option<PathBuf> {
+    DEFAULT_NAMES.iter().map(|name| dir.join(name)).find(|p| p.is_file())
 }
 
 /// Reads and parses `path` (JSON when it ends in `.json`, YAML otherwise).
@@ -119,6 +115,27 @@ impl TemplateFile {
     /// The 1-based line where resource `id` is declared, found by scanning the text. Used only to
     /// point error messages at the right place, so a miss just drops the line number.
     pub fn line_of_resource(&self, id: &str) -> Option<usize> {
+        let is_key = |text: &str| {
+            let k = text.trim_start().trim_start_matches('"');
+            k.starts_with(id) && k[id.len()..].trim_start_matches('"').trim_start().starts_with(':')
+        };
+        if self.text.trim_start().starts_with('{') {
+            // JSON: the first `"Id":` after the `"Resources":` key.
+            let lines: Vec<&str> = self.text.lines().collect();
+            let start = lines.iter().position(|l| l.contains("\"Resources\""))?;
+            for (i, line) in lines.iter().enumerate().skip(start) {
+                // On the `"Resources"` line itself, look after the key (`{"Resources": {"Fn": ...`).
+                let rest = if i == start {
+                    line.split_once("\"Resources\"").map_or("", |(_, r)| r).trim_start().trim_start_matches(':')
+                } else {
+                    line
+                };
+                if is_key(rest.trim_start().trim_start_matches('{')) {
+                    return Some(i + 1);
+                }
+            }
+            return None;
+        }
         let mut in_resources = false;
         for (i, line) in self.text.lines().enumerate() {
             let trimmed = line.trim_start();
@@ -128,13 +145,7 @@ impl TemplateFile {
             let indented = trimmed.len() != line.len();
             if !indented {
                 in_resources = trimmed.starts_with("Resources") || trimmed.starts_with("\"Resources\"");
-            }
-            let key = trimmed.trim_start_matches('"');
-            if (in_resources || trimmed.starts_with('"'))
-                && indented
-                && key.starts_with(id)
-                && key[id.len()..].trim_start_matches('"').trim_start().starts_with(':')
-            {
+            } else if in_resources && is_key(trimmed) {
                 return Some(i + 1);
             }
         }
@@ -190,7 +201,13 @@ mod tests {
         );
         let t = load(&p).unwrap();
         assert_eq!(t.line_of_resource("Fn"), Some(7));
-        let p = write(dir.path(), "t.json", "{\n  \"Resources\": {\n    \"Fn\": {\"Type\": \"X\"}\n  }\n}\n");
-        assert_eq!(load(&p).unwrap().line_of_resource("Fn"), Some(3));
+        let p = write(
+            dir.path(),
+            "t.json",
+            "{\n  \"Parameters\": {\n    \"Fn\": {\"Type\": \"String\"}\n  },\n  \"Resources\": {\n    \"Fn\": {\"Type\": \"X\"}\n  }\n}\n",
+        );
+        assert_eq!(load(&p).unwrap().line_of_resource("Fn"), Some(6));
+        let p = write(dir.path(), "one.json", "{\"Resources\": {\"Fn\": {\"Type\": \"X\"}}}");
+        assert_eq!(load(&p).unwrap().line_of_resource("Fn"), Some(1));
     }
 }

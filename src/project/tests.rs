@@ -234,10 +234,20 @@ fn missing_parameters_are_listed_together() {
         "template.yaml",
         "Transform: AWS::Serverless-2016-10-31\nParameters:\n  A: {Type: String}\n  B: {Type: String}\n  C: {Type: String, Default: c}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: !Ref A, Handler: a.b, Runtime: python3.12}\n",
     )]);
-    let msg = f.load_with("template.yaml", &[]).unwrap_err().to_string();
+    // Loading works (a build needs only what code paths use)...
+    let p = f.load_with("template.yaml", &[]).unwrap();
+    let problem = p.functions[0].res.problem.clone().unwrap();
+    assert!(
+        problem.contains("CodeUri: parameter `A` has no value") && problem.contains("--parameter-overrides A="),
+        "{problem}"
+    );
+    // ...but a deploy needs every parameter, and says so in one message.
+    let msg = p.check_parameters().unwrap_err().to_string();
     assert!(msg.contains("parameters without a value: A, B"), "{msg}");
     assert!(msg.contains("--parameter-overrides A=... B=..."), "{msg}");
     assert!(msg.contains("samconfig.toml"), "{msg}");
+    let p = f.load_with("template.yaml", &[("A", "src"), ("B", "b")]).unwrap();
+    assert!(p.check_parameters().is_ok());
 }
 
 #[test]

@@ -196,6 +196,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0));
         while let Some(key) = map.next_key::<Key>()? {
+            if key.0 == "<<" {
+                return Err(de::Error::custom(
+                    "YAML merge keys (`<<`) are not supported by CloudFormation; write the keys out in full",
+                ));
+            }
             if out.contains_key(&key.0) {
                 return Err(de::Error::custom(format!(
                     "duplicate key `{}`; each key may appear once in a map, remove or rename one",
@@ -318,6 +323,12 @@ mod tests {
         let err = serde_json::from_str::<Value>("{\"R\": {\"A\": 1,\n \"A\": 2}}").unwrap_err();
         assert!(err.to_string().contains("duplicate key `A`"), "{err}");
         assert_eq!(err.line(), 2);
+    }
+
+    #[test]
+    fn merge_keys_are_refused_clearly() {
+        let err = serde_norway::from_str::<Value>("base: &b {Runtime: x}\nFn:\n  <<: *b\n  Handler: h\n").unwrap_err();
+        assert!(err.to_string().contains("merge keys (`<<`) are not supported"), "{err}");
     }
 
     #[test]

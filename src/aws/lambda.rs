@@ -1,0 +1,215 @@
+//! Lambda calls lamb makes: read a function's code hash and state, update its code, wait until
+//! the update is live, publish layer versions and repoint functions at them.
+
+use std::time::Duration;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Architecture, LastUpdateStatus, Runtime, State};
+
+use super::{AwsError, Backoff, sdk_error};
+
+/// How long one function update may take to become live.
+pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How many times an update that hits "an update is in progress" is retried.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// What lamb needs to know about a deployed function.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemoteFunction {
+    pub name: String,
+    pub arn: String,
+    pub code_sha256: String,
+    pub last_update_status: Option<String>,
+    pub state: Option<String>,
+    /// Layer version ARNs, in order.
+    pub layers: Vec<String>,
+}
+
+/// Where new code comes from.
+#[derive(Debug, Clone)]
+pub enum CodeSource {
+    Zip(Vec<u8>),
+    S3 { bucket: String, key: String },
+}
+
+/// The Lambda client plus what error messages need.
+#[derive(Clone)]
+pub struct LambdaApi {
+    pub client: aws_sdk_lambda::Client,
+    pub profile: Option<String>,
+    /// First and longest pause between status polls.
+    pub poll: (Duration, Duration),
+}
+
+impl LambdaApi {
+    pub fn new(client: aws_sdk_lambda::Client, profile: Option<String>) -> Self {
+        LambdaApi { client, profile, poll: (Duration::from_millis(50), Duration::from_secs(2)) }
+    }
+
+    fn err<E, R>(&self, op: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        sdk_error(op, self.profile.as_deref(), e)
+    }
+
+    /// The function's current configuration, or `None` if it does not exist.
+    pub async fn get(&self, name: &str) -> Result<Option<RemoteFunction>, AwsError> {
+        let out = match self.client.get_function_configuration().function_name(name).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = self.err("GetFunctionConfiguration", e);
+                return if e.is_not_found() { Ok(None) } else { Err(e) };
+            }
+        };
+        Ok(Some(RemoteFunction {
+            name: out.function_name().unwrap_or(name).to_string(),
+            arn: out.function_arn().unwrap_or_default().to_string(),
+            code_sha256: out.code_sha256().unwrap_or_default().to_string(),
+            last_update_status: out.last_update_status().map(|s| s.as_str().to_string()),
+            state: out.state().map(|s| s.as_str().to_string()),
+            layers: out.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect(),
+        }))
+    }
+
+    /// Waits until the function is not mid-update, returning its configuration. An update that
+    /// ends `Failed` is an error carrying Lambda's reason.
+    pub async fn wait_updated(&self, name: &str, limit: Duration) -> Result<RemoteFunction, AwsError> {
+        let mut backoff = Backoff::new(self.poll.0, self.poll.1, limit);
+        loop {
+            let out = self
+                .client
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(|e| self.err("GetFunctionConfiguration", e))?;
+            let pending = matches!(out.state(), Some(State::Pending))
+                || matches!(out.last_update_status(), Some(LastUpdateStatus::InProgress));
+            if matches!(out.last_update_status(), Some(LastUpdateStatus::Failed)) {
+                return Err(AwsError::Failed(format!(
+                    "the update of function {name} failed in Lambda: {} ({}); fix the cause and save again",
+                    out.last_update_status_reason().unwrap_or("no reason given"),
+                    out.last_update_status_reason_code().map(|c| c.as_str()).unwrap_or("no code")
+                )));
+            }
+            if matches!(out.state(), Some(State::Failed)) {
+                return Err(AwsError::Failed(format!(
+                    "function {name} is in state Failed: {}",
+                    out.state_reason().unwrap_or("no reason given")
+                )));
+            }
+            if !pending {
+                return Ok(RemoteFunction {
+                    name: out.function_name().unwrap_or(name).to_string(),
+                    arn: out.function_arn().unwrap_or_default().to_string(),
+                    code_sha256: out.code_sha256().unwrap_or_default().to_string(),
+                    last_update_status: out.last_update_status().map(|s| s.as_str().to_string()),
+                    state: out.state().map(|s| s.as_str().to_string()),
+                    layers: out.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect(),
+                });
+            }
+            if !backoff.wait().await {
+                return Err(AwsError::Timeout {
+                    what: format!("the update of function {name}"),
+                    secs: limit.as_secs(),
+                    fix:
+                        "Lambda still reports it InProgress; check the function in the console and run lamb sync again"
+                            .into(),
+                });
+            }
+        }
+    }
+
+    /// Runs `call` and, while Lambda answers that an update is already in progress, waits for
+    /// the function to settle and tries again: never two updates in flight for one function.
+    async fn settle_and_retry<T, F, Fut>(&self, name: &str, op: &str, mut call: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        let mut tries = 0;
+        loop {
+            match call().await {
+                Err(e) if e.is_conflict() && tries < CONFLICT_RETRIES => {
+                    tries += 1;
+                    tracing::info!(function = name, op, tries, "an update is in progress; waiting for it to finish");
+                    self.wait_updated(name, UPDATE_TIMEOUT).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Replaces the function's code and waits until the new code is live. Returns the
+    /// CodeSha256 Lambda reports afterwards.
+    pub async fn update_code(&self, name: &str, code: &CodeSource) -> Result<String, AwsError> {
+        self.settle_and_retry(name, "UpdateFunctionCode", || async {
+            let mut req = self.client.update_function_code().function_name(name);
+            req = match code {
+                CodeSource::Zip(bytes) => req.zip_file(Blob::new(bytes.clone())),
+                CodeSource::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
+            };
+            req.send().await.map(|_| ()).map_err(|e| self.err("UpdateFunctionCode", e))
+        })
+        .await?;
+        Ok(self.wait_updated(name, UPDATE_TIMEOUT).await?.code_sha256)
+    }
+
+    /// Points the function at `layers` (in order) and waits until that is live.
+    pub async fn set_layers(&self, name: &str, layers: &[String]) -> Result<(), AwsError> {
+        self.settle_and_retry(name, "UpdateFunctionConfiguration", || async {
+            self.client
+                .update_function_configuration()
+                .function_name(name)
+                .set_layers(Some(layers.to_vec()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.err("UpdateFunctionConfiguration", e))
+        })
+        .await?;
+        self.wait_updated(name, UPDATE_TIMEOUT).await.map(|_| ())
+    }
+
+    /// Publishes a new version of layer `layer_name`; returns its version ARN.
+    pub async fn publish_layer(
+        &self,
+        layer_name: &str,
+        code: &CodeSource,
+        runtimes: &[String],
+        architecture: Option<&str>,
+    ) -> Result<String, AwsError> {
+        let content = match code {
+            CodeSource::Zip(bytes) => {
+                aws_sdk_lambda::types::LayerVersionContentInput::builder().zip_file(Blob::new(bytes.clone())).build()
+            }
+            CodeSource::S3 { bucket, key } => {
+                aws_sdk_lambda::types::LayerVersionContentInput::builder().s3_bucket(bucket).s3_key(key).build()
+            }
+        };
+        let mut req = self.client.publish_layer_version().layer_name(layer_name).content(content);
+        for r in runtimes {
+            req = req.compatible_runtimes(Runtime::from(r.as_str()));
+        }
+        if let Some(a) = architecture {
+            req = req.compatible_architectures(Architecture::from(a));
+        }
+        let out = req.send().await.map_err(|e| self.err("PublishLayerVersion", e))?;
+        out.layer_version_arn()
+            .map(str::to_string)
+            .ok_or_else(|| AwsError::Failed(format!("PublishLayerVersion for {layer_name} returned no version ARN")))
+    }
+}
+
+/// A layer version ARN without its version: `arn:aws:lambda:r:acct:layer:name`.
+pub fn layer_base(arn: &str) -> &str {
+    match arn.rsplit_once(':') {
+        Some((base, version)) if version.chars().all(|c| c.is_ascii_digit()) && base.contains(":layer:") => base,
+        _ => arn,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! AWS access: one place that builds the SDK clients (credential chain, region, endpoint
+//! overrides, retries, timeouts) and turns SDK errors into messages that say what to do.
+//! Everything else receives an [`Aws`] and never configures a client itself.
+
+pub mod cloudformation;
+pub mod lambda;
+pub mod s3;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Attempts per call, including the first (standard retry mode: throttling, 5xx and
+/// transient network errors are retried with jittered exponential backoff).
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Standard retry mode with lamb's bounds: jittered exponential backoff from 100 ms to 5 s.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(100))
+        .with_max_backoff(Duration::from_secs(5))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error(
+        "no AWS region: pass --region, set `region` in samconfig.toml, or set AWS_REGION (or a region in your AWS profile)"
+    )]
+    NoRegion,
+    #[error(
+        "no usable AWS credentials ({source_desc}): {detail}; run `aws configure`, `aws sso login`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
+    Credentials { source_desc: String, detail: String },
+    #[error(
+        "cannot reach AWS for {op} ({detail}); check your network, or AWS_ENDPOINT_URL if you point lamb at an emulator"
+    )]
+    Unreachable { op: String, detail: String },
+    #[error("{op} failed: {code}: {message}{hint}")]
+    Service { op: String, code: String, message: String, hint: String },
+    #[error("{op} failed: {detail}")]
+    Other { op: String, detail: String },
+    #[error("{what} did not finish within {secs} s; {fix}")]
+    Timeout { what: String, secs: u64, fix: String },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl AwsError {
+    /// The service error code (`ResourceNotFoundException`, ...), if the service answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.code(), Some("ResourceNotFoundException" | "NotFound" | "NoSuchKey" | "NoSuchBucket" | "404"))
+    }
+
+    /// Lambda's "an update is in progress" conflict.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self.code(), Some("ResourceConflictException"))
+    }
+}
+
+/// Which credentials lamb was asked to use, for messages.
+fn credential_source(profile: Option<&str>) -> String {
+    match profile {
+        Some(p) => format!("profile `{p}`"),
+        None => match std::env::var("AWS_PROFILE") {
+            Ok(p) => format!("profile `{p}` from AWS_PROFILE"),
+            Err(_) => "the default credential chain: environment, ~/.aws profiles, SSO, IMDS".into(),
+        },
+    }
+}
+
+/// Converts an SDK error, naming the operation.
+pub fn sdk_error<E, R>(op: &str, profile: Option<&str>, err: SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown").to_string();
+            let message = e.message().unwrap_or("").to_string();
+            let hint = hint_for(&code);
+            if code.contains("ExpiredToken")
+                || code.contains("InvalidClientTokenId")
+                || code == "UnrecognizedClientException"
+            {
+                return AwsError::Credentials {
+                    source_desc: credential_source(profile),
+                    detail: format!("{code}: {message}"),
+                };
+            }
+            AwsError::Service { op: op.to_string(), code, message, hint }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            let detail = DisplayErrorContext(&err).to_string();
+            if detail.contains("credentials") || detail.contains("Credentials") {
+                return AwsError::Credentials { source_desc: credential_source(profile), detail: short(&detail) };
+            }
+            AwsError::Unreachable { op: op.to_string(), detail: short(&detail) }
+        }
+        _ => {
+            let detail = DisplayErrorContext(&err).to_string();
+            if detail.contains("credentials") || detail.contains("Credentials") {
+                return AwsError::Credentials { source_desc: credential_source(profile), detail: short(&detail) };
+            }
+            AwsError::Other { op: op.to_string(), detail: short(&detail) }
+        }
+    }
+}
+
+/// The SDK's error chains repeat themselves; keep them readable.
+fn short(detail: &str) -> String {
+    let mut s = detail.replace('\n', " ");
+    if s.len() > 400 {
+        s.truncate(400);
+        s.push_str("...");
+    }
+    s
+}
+
+fn hint_for(code: &str) -> String {
+    match code {
+        "AccessDeniedException" | "AccessDenied" => "; the credentials in use lack this permission".into(),
+        "TooManyRequestsException" | "ThrottlingException" | "Throttling" => {
+            "; AWS kept throttling after retries, try again in a moment".into()
+        }
+        _ => String::new(),
+    }
+}
+
+/// How to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// The clients lamb uses, built once per command.
+#[derive(Clone)]
+pub struct Aws {
+    pub lambda: aws_sdk_lambda::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub cfn: aws_sdk_cloudformation::Client,
+    pub sts_config: aws_config::SdkConfig,
+    pub region: String,
+    pub profile: Option<String>,
+    /// The S3 endpoint when overridden (an emulator): S3 URLs are then path-style on it.
+    pub s3_endpoint: Option<String>,
+}
+
+impl Aws {
+    /// Loads the standard configuration (environment, profiles, SSO, IMDS) with lamb's
+    /// overrides. No network call is made here.
+    pub async fn connect(opts: &AwsOptions) -> Result<Aws, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(60))
+                .build(),
+        );
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &opts.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let config = loader.load().await;
+        let region = config.region().map(|r| r.to_string()).ok_or(AwsError::NoRegion)?;
+        let s3_endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+        let s3_conf = aws_sdk_s3::config::Builder::from(&config).force_path_style(s3_endpoint.is_some()).build();
+        Ok(Aws {
+            lambda: aws_sdk_lambda::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            cfn: aws_sdk_cloudformation::Client::new(&config),
+            sts_config: config,
+            region,
+            profile: opts.profile.clone(),
+            s3_endpoint,
+        })
+    }
+
+    pub fn err<E, R>(&self, op: &str, e: SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        sdk_error(op, self.profile.as_deref(), e)
+    }
+
+    /// An HTTPS URL for an S3 object that CloudFormation can read (path-style on an emulator).
+    pub fn s3_url(&self, bucket: &str, key: &str) -> String {
+        match &self.s3_endpoint {
+            Some(ep) => format!("{}/{bucket}/{key}", ep.trim_end_matches('/')),
+            None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
+        }
+    }
+}
+
+/// Polls with a delay that starts small and grows, so fast operations finish fast and slow ones
+/// are not hammered; gives up after `limit`.
+pub struct Backoff {
+    delay: Duration,
+    max: Duration,
+    deadline: tokio::time::Instant,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, max: Duration, limit: Duration) -> Self {
+        Backoff { delay: first, max, deadline: tokio::time::Instant::now() + limit }
+    }
+
+    /// Sleeps before the next poll; `false` once the time is up.
+    pub async fn wait(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.delay.min(self.deadline - now)).await;
+        self.delay = (self.delay * 3 / 2).min(self.max);
+        true
+    }
+}
