@@ -66,6 +66,21 @@ pub enum Command {
     /// Check the template and list its functions and layers
     #[command(after_help = EXIT_CODES)]
     Validate(ValidateArgs),
+    /// Deploy the whole stack through CloudFormation (package code to S3, change set, events)
+    #[command(after_help = EXIT_CODES)]
+    Deploy(DeployArgs),
+    /// Push changed code straight to Lambda; deploy through CloudFormation only when the template changed
+    #[command(after_help = EXIT_CODES)]
+    Sync(SyncArgs),
+    /// Print the stack's outputs and API endpoints
+    #[command(after_help = EXIT_CODES)]
+    Outputs(OutputsArgs),
+    /// Invoke a deployed function and print its response and log tail
+    #[command(after_help = EXIT_CODES)]
+    Invoke(InvokeArgs),
+    /// Delete the stack (and, with --purge-artifacts, lamb's uploads)
+    #[command(after_help = EXIT_CODES)]
+    Delete(DeleteArgs),
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
@@ -116,6 +131,131 @@ pub struct BuildArgs {
     /// Result format on stdout
     #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
     pub output: Format,
+}
+
+/// Which AWS account, region and stack.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// Stack name [default: stack_name in samconfig]
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
+    /// AWS region [default: region in samconfig, then AWS_REGION / the profile's region]
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile from ~/.aws/config [default: profile in samconfig, then AWS_PROFILE]
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// How a CloudFormation deploy is made.
+#[derive(Debug, Clone, Args)]
+pub struct StackDeployArgs {
+    /// S3 bucket for packaged code [default: s3_bucket in samconfig]
+    #[arg(long, value_name = "BUCKET", conflicts_with = "resolve_s3")]
+    pub s3_bucket: Option<String>,
+    /// Prefix of uploaded objects [default: s3_prefix in samconfig, then the stack name]
+    #[arg(long, value_name = "PREFIX")]
+    pub s3_prefix: Option<String>,
+    /// Use (and create once per account and region) lamb's managed artifact bucket
+    #[arg(long)]
+    pub resolve_s3: bool,
+    /// CloudFormation capabilities [default: capabilities in samconfig, then CAPABILITY_IAM CAPABILITY_AUTO_EXPAND]
+    #[arg(long, value_name = "CAPABILITY", num_args = 1..)]
+    pub capabilities: Vec<String>,
+    /// Stack tags as Key=Value [default: tags in samconfig]
+    #[arg(long, value_name = "KEY=VALUE", num_args = 1..)]
+    pub tags: Vec<String>,
+    /// Create the change set and show it, but do not execute it
+    #[arg(long)]
+    pub no_execute_changeset: bool,
+    /// Ask before executing the change set
+    #[arg(long)]
+    pub confirm_changeset: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub deploy: StackDeployArgs,
+    /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub deploy: StackDeployArgs,
+    /// Only push code: never deploy through CloudFormation (reports what it skipped)
+    #[arg(long)]
+    pub code: bool,
+    /// Sync only this function or layer (repeatable)
+    #[arg(short = 'r', long = "resource-id", value_name = "ID")]
+    pub resource_ids: Vec<String>,
+    /// Do not ask before the first sync of a stack (sync updates code outside CloudFormation)
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Functions updated at once
+    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Pack the content of symlinks that point outside the project (refused by default)
+    #[arg(long)]
+    pub follow_external_symlinks: bool,
+    /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The function: its logical id in the template (or Stack/Id in nested stacks)
+    pub id: String,
+    /// File with the event JSON (`-` for stdin) [default: {}]
+    #[arg(short, long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Also delete the code lamb uploaded for this stack from S3
+    #[arg(long)]
+    pub purge_artifacts: bool,
+    /// S3 bucket of the uploads (with --purge-artifacts) [default: the one lamb last used]
+    #[arg(long, value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

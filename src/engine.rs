@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -139,10 +139,6 @@ struct Item {
     target: Result<Target, NotBuilt>,
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
@@ -267,7 +263,7 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
         (result, rebuilt, hash_ms + ms(t0))
     });
 
-    let built_at = now_secs();
+    let built_at = state::now_secs();
     for (g, (result, rebuilt, took)) in groups.iter().zip(outcomes) {
         let key = rebuilt.as_ref().map_or(g.key.clone(), |p| p.key.clone());
         for member in &g.members {

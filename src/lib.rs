@@ -8,15 +8,19 @@
 pub mod aws;
 pub mod build;
 pub mod cli;
+mod commands;
 pub mod config;
+pub mod deploy;
 pub mod engine;
 pub mod fingerprint;
+pub mod infra;
 pub mod output;
 pub mod package;
 pub mod par;
 pub mod plan;
 pub mod project;
 pub mod state;
+pub mod sync;
 mod validate;
 
 use std::io::IsTerminal;
@@ -38,6 +42,12 @@ pub enum Error {
     Project(#[from] ProjectError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Deploy(#[from] deploy::DeployError),
+    #[error(transparent)]
+    Sync(#[from] sync::SyncError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
     #[error("{0}")]
     Usage(String),
     /// The command ran and reported its own failure (a failed build, an invalid resource).
@@ -131,12 +141,15 @@ fn json_errors(format: output::Format, run: impl FnOnce() -> Result<(), Error>) 
 
 /// Resolves the project flags for `command` and loads the template.
 fn load_project(args: &cli::ProjectArgs, command: &str) -> Result<project::Project, Error> {
-    let pc = config::project(args, command)?;
+    load_project_with(&config::project(args, command)?)
+}
+
+fn load_project_with(pc: &config::ProjectConfig) -> Result<project::Project, Error> {
     Ok(project::load(&project::LoadOptions {
-        template: pc.template,
-        root: pc.root,
-        overrides: pc.overrides,
-        pseudo: pc.pseudo,
+        template: pc.template.clone(),
+        root: pc.root.clone(),
+        overrides: pc.overrides.clone(),
+        pseudo: pc.pseudo.clone(),
     })?)
 }
 
@@ -172,6 +185,23 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             let project = load_project(&args.project, "validate")?;
             validate::print(&project, args.output)
         }),
+        Command::Deploy(args) => {
+            let format = args.output;
+            json_errors(format, || commands::deploy(args, cli.global.quiet))
+        }
+        Command::Sync(args) => {
+            let format = args.output;
+            json_errors(format, || commands::sync(args, cli.global.quiet))
+        }
+        Command::Outputs(args) => {
+            let format = args.output;
+            json_errors(format, || commands::outputs(args))
+        }
+        Command::Invoke(args) => {
+            let format = args.output;
+            json_errors(format, || commands::invoke(args))
+        }
+        Command::Delete(args) => commands::delete(args, cli.global.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "lamb", &mut std::io::stdout());
             Ok(())

@@ -75,3 +75,170 @@ mod tests {
         assert_eq!(groups[0].action, BuildAction::Build);
     }
 }
+
+/// Whether the deployed infrastructure is known to match the project without asking
+/// CloudFormation: lamb recorded this fingerprint at its last deploy (or check), and the stack
+/// has not been updated by anyone since.
+pub fn infra_known_current(local_fingerprint: &str, recorded: Option<(&str, &str)>, stack_updated: &str) -> bool {
+    recorded.is_some_and(|(fp, updated)| fp == local_fingerprint && updated == stack_updated)
+}
+
+/// What a sync pass does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Template and parameters match the stack: push code only.
+    Code,
+    /// Deploy through CloudFormation, for these reasons.
+    Infra(Vec<String>),
+    /// Infrastructure changed but `--code` forbids deploying it: push code anyway and report
+    /// the reasons as skipped.
+    CodeSkippingInfra(Vec<String>),
+}
+
+/// Decides between a code push and a CloudFormation deploy.
+pub fn sync_mode(
+    stack_exists: bool,
+    infra_reasons: Vec<String>,
+    missing_functions: &[String],
+    code_only: bool,
+) -> SyncMode {
+    let mut reasons = infra_reasons;
+    if !stack_exists {
+        reasons.insert(0, "the stack does not exist yet".into());
+    }
+    reasons.extend(missing_functions.iter().map(|f| format!("function {f} is not in the stack yet")));
+    match (reasons.is_empty(), code_only) {
+        (true, _) => SyncMode::Code,
+        (false, false) => SyncMode::Infra(reasons),
+        (false, true) => SyncMode::CodeSkippingInfra(reasons),
+    }
+}
+
+/// A function as a code sync sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionState<'a> {
+    /// CodeSha256 of the freshly built zip (None when it failed to build or is not built).
+    pub local_sha: Option<&'a str>,
+    /// CodeSha256 Lambda reports now, and the layers it uses (None: the function is gone).
+    pub remote: Option<(&'a str, &'a [String])>,
+}
+
+/// What to do to one function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionAction {
+    /// Nothing: no write call at all.
+    Unchanged,
+    /// Update its code, and/or point it at new layer versions (in this order).
+    Update { code: bool, layers: Option<Vec<String>> },
+    /// It is not deployed (deleted outside lamb, or never deployed).
+    Missing,
+    /// No local artifact to push.
+    NotBuilt,
+}
+
+/// Replaces layer versions in `current` whose layer was republished (`swaps`: layer ARN
+/// without version → new version ARN), keeping every other layer and the order. `None` when
+/// nothing changes.
+pub fn swap_layers(current: &[String], swaps: &HashMap<String, String>) -> Option<Vec<String>> {
+    let swapped: Vec<String> = current
+        .iter()
+        .map(|arn| swaps.get(crate::aws::lambda::layer_base(arn)).cloned().unwrap_or_else(|| arn.clone()))
+        .collect();
+    (swapped.as_slice() != current).then_some(swapped)
+}
+
+/// Decides one function's action: code is pushed only when its hash differs from what Lambda
+/// runs, layers only when one of them was republished.
+pub fn function_action(f: &FunctionState, swaps: &HashMap<String, String>) -> FunctionAction {
+    let Some((remote_sha, remote_layers)) = f.remote else { return FunctionAction::Missing };
+    let layers = swap_layers(remote_layers, swaps);
+    let Some(local) = f.local_sha else {
+        return match layers {
+            Some(l) => FunctionAction::Update { code: false, layers: Some(l) },
+            None => FunctionAction::NotBuilt,
+        };
+    };
+    let code = local != remote_sha;
+    if !code && layers.is_none() { FunctionAction::Unchanged } else { FunctionAction::Update { code, layers } }
+}
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+
+    #[test]
+    fn infra_is_current_only_when_fingerprint_and_stack_time_both_match() {
+        assert!(infra_known_current("fp", Some(("fp", "t1")), "t1"));
+        assert!(!infra_known_current("fp", Some(("fp", "t1")), "t2"), "someone else deployed");
+        assert!(!infra_known_current("fp2", Some(("fp", "t1")), "t1"), "template changed");
+        assert!(!infra_known_current("fp", None, "t1"), "never recorded");
+    }
+
+    #[test]
+    fn mode_follows_reasons_and_code_flag() {
+        assert_eq!(sync_mode(true, vec![], &[], false), SyncMode::Code);
+        assert_eq!(
+            sync_mode(true, vec!["template changed".into()], &[], false),
+            SyncMode::Infra(vec!["template changed".into()])
+        );
+        assert_eq!(
+            sync_mode(true, vec![], &["NewFn".into()], true),
+            SyncMode::CodeSkippingInfra(vec!["function NewFn is not in the stack yet".into()])
+        );
+        let SyncMode::Infra(r) = sync_mode(false, vec![], &[], false) else { panic!() };
+        assert_eq!(r, ["the stack does not exist yet"]);
+    }
+
+    fn swaps() -> HashMap<String, String> {
+        HashMap::from([(
+            "arn:aws:lambda:r:1:layer:shared".to_string(),
+            "arn:aws:lambda:r:1:layer:shared:8".to_string(),
+        )])
+    }
+
+    #[test]
+    fn unchanged_code_and_layers_make_no_call() {
+        let layers = vec!["arn:aws:lambda:r:1:layer:other:2".to_string()];
+        let f = FunctionState { local_sha: Some("abc"), remote: Some(("abc", &layers)) };
+        assert_eq!(function_action(&f, &swaps()), FunctionAction::Unchanged);
+    }
+
+    #[test]
+    fn changed_code_is_pushed() {
+        let f = FunctionState { local_sha: Some("new"), remote: Some(("old", &[])) };
+        assert_eq!(function_action(&f, &swaps()), FunctionAction::Update { code: true, layers: None });
+    }
+
+    #[test]
+    fn a_republished_layer_is_swapped_in_place_keeping_the_others() {
+        let layers = vec![
+            "arn:aws:lambda:r:1:layer:first:1".to_string(),
+            "arn:aws:lambda:r:1:layer:shared:7".to_string(),
+            "arn:aws:lambda:r:1:layer:last:3".to_string(),
+        ];
+        let f = FunctionState { local_sha: Some("abc"), remote: Some(("abc", &layers)) };
+        assert_eq!(
+            function_action(&f, &swaps()),
+            FunctionAction::Update {
+                code: false,
+                layers: Some(vec![
+                    "arn:aws:lambda:r:1:layer:first:1".into(),
+                    "arn:aws:lambda:r:1:layer:shared:8".into(),
+                    "arn:aws:lambda:r:1:layer:last:3".into()
+                ])
+            }
+        );
+    }
+
+    #[test]
+    fn missing_and_unbuilt_functions() {
+        assert_eq!(
+            function_action(&FunctionState { local_sha: Some("a"), remote: None }, &swaps()),
+            FunctionAction::Missing
+        );
+        assert_eq!(
+            function_action(&FunctionState { local_sha: None, remote: Some(("a", &[])) }, &swaps()),
+            FunctionAction::NotBuilt
+        );
+    }
+}

@@ -189,3 +189,78 @@ impl BuildState {
             .unwrap_or(BuildState { version: Self::VERSION, resources: Default::default() }))
     }
 }
+
+/// What lamb last did to one stack (`.lamb/stacks/<stack>.json`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StackState {
+    pub version: u32,
+    pub stack_name: String,
+    pub region: String,
+    /// The infrastructure as last deployed (or found unchanged) by lamb.
+    pub infra: Option<InfraRecord>,
+    /// The user agreed that `lamb sync` may update code outside CloudFormation.
+    pub sync_confirmed: bool,
+    /// The artifact bucket used for this stack.
+    pub bucket: Option<String>,
+    pub functions: std::collections::BTreeMap<String, FunctionRecord>,
+    pub layers: std::collections::BTreeMap<String, LayerRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InfraRecord {
+    /// [`crate::infra::fingerprint`] of the project when it was deployed.
+    pub fingerprint: String,
+    /// The stack's last-updated time then: if it moved, someone else deployed.
+    pub stack_updated: String,
+    /// Seconds since the Unix epoch.
+    pub deployed_at: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FunctionRecord {
+    pub physical: String,
+    pub code_sha256: String,
+    /// `deploy` or `sync`.
+    pub via: String,
+    pub synced_at: u64,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LayerRecord {
+    pub version_arn: String,
+    pub code_sha256: String,
+    pub published_at: u64,
+}
+
+impl StackState {
+    pub const VERSION: u32 = 1;
+
+    /// Where a stack's state lives in `lamb_dir`.
+    pub fn path(lamb_dir: &Path, stack: &str, region: &str) -> PathBuf {
+        lamb_dir.join("stacks").join(format!("{region}--{stack}.json"))
+    }
+
+    pub fn load(lamb_dir: &Path, stack: &str, region: &str) -> Result<StackState, StateError> {
+        let fresh = StackState {
+            version: Self::VERSION,
+            stack_name: stack.to_string(),
+            region: region.to_string(),
+            ..Default::default()
+        };
+        Ok(read_json::<StackState>(&Self::path(lamb_dir, stack, region))?
+            .filter(|s| s.version == Self::VERSION)
+            .unwrap_or(fresh))
+    }
+
+    pub fn save(&self, lamb_dir: &Path) -> Result<(), StateError> {
+        write_json(&Self::path(lamb_dir, &self.stack_name, &self.region), self)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

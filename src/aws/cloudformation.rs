@@ -1,1 +1,412 @@
+//! CloudFormation calls lamb makes: read a stack and its resources (nested stacks included),
+//! run a change set from creation to completion while streaming events, and delete stacks.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
+
+use super::{AwsError, Backoff, sdk_error};
+
+/// How long a change set may take to be computed, and a stack operation to finish.
+pub const CHANGE_SET_TIMEOUT: Duration = Duration::from_secs(600);
+pub const STACK_TIMEOUT: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    pub key: String,
+    pub value: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StackInfo {
+    pub name: String,
+    pub id: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub outputs: Vec<Output>,
+    pub parameters: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    /// Last update (or creation) time, as text: changes whenever the stack does.
+    pub updated: String,
+}
+
+impl StackInfo {
+    /// Whether an operation is running on the stack.
+    pub fn busy(&self) -> bool {
+        self.status.ends_with("_IN_PROGRESS") && self.status != "REVIEW_IN_PROGRESS"
+    }
+}
+
+/// A resource of a stack; `logical_id` is prefixed with the nested stack's path
+/// (`Child/HelloFn`) for resources of nested stacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    pub physical_id: String,
+    pub resource_type: String,
+    pub status: String,
+}
+
+/// One row of a change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub replacement: Option<String>,
+}
+
+/// How a change set ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSetOutcome {
+    Ready(Vec<Change>),
+    /// Nothing to change: not an error.
+    NoChanges,
+}
+
+/// A stack event, for streaming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: String,
+    pub timestamp: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// What lamb asks CloudFormation to do.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSetRequest {
+    pub stack: String,
+    pub name: String,
+    pub create: bool,
+    pub template_body: Option<String>,
+    pub template_url: Option<String>,
+    pub parameters: Vec<(String, String)>,
+    pub capabilities: Vec<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct CfnApi {
+    pub client: aws_sdk_cloudformation::Client,
+    pub profile: Option<String>,
+    pub poll: (Duration, Duration),
+}
+
+fn is_missing_stack(e: &AwsError) -> bool {
+    matches!(e, AwsError::Service { code, message, .. } if code == "ValidationError" && message.contains("does not exist"))
+}
+
+impl CfnApi {
+    pub fn new(client: aws_sdk_cloudformation::Client, profile: Option<String>) -> Self {
+        CfnApi { client, profile, poll: (Duration::from_millis(200), Duration::from_secs(3)) }
+    }
+
+    fn err<E, R>(&self, op: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        sdk_error(op, self.profile.as_deref(), e)
+    }
+
+    /// The stack, or `None` when it does not exist.
+    pub async fn describe(&self, stack: &str) -> Result<Option<StackInfo>, AwsError> {
+        let out = match self.client.describe_stacks().stack_name(stack).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = self.err("DescribeStacks", e);
+                return if is_missing_stack(&e) { Ok(None) } else { Err(e) };
+            }
+        };
+        let Some(s) = out.stacks().first() else { return Ok(None) };
+        if s.stack_status().map(|st| st.as_str()) == Some("DELETE_COMPLETE") {
+            return Ok(None);
+        }
+        Ok(Some(StackInfo {
+            name: s.stack_name().unwrap_or(stack).to_string(),
+            id: s.stack_id().unwrap_or_default().to_string(),
+            status: s.stack_status().map(|st| st.as_str().to_string()).unwrap_or_default(),
+            status_reason: s.stack_status_reason().map(str::to_string),
+            outputs: s
+                .outputs()
+                .iter()
+                .map(|o| Output {
+                    key: o.output_key().unwrap_or_default().to_string(),
+                    value: o.output_value().unwrap_or_default().to_string(),
+                    description: o.description().map(str::to_string),
+                })
+                .collect(),
+            parameters: s
+                .parameters()
+                .iter()
+                .map(|p| {
+                    let value = p.resolved_value().or(p.parameter_value()).unwrap_or_default();
+                    (p.parameter_key().unwrap_or_default().to_string(), value.to_string())
+                })
+                .collect(),
+            tags: s
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+                .collect(),
+            updated: s.last_updated_time().or(s.creation_time()).map(|t| t.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    /// Every resource of `stack`, following nested stacks (their resources get the nested
+    /// stack's logical id as a prefix).
+    pub async fn resources(&self, stack: &str) -> Result<Vec<StackResource>, AwsError> {
+        let mut out = Vec::new();
+        let mut todo = vec![(stack.to_string(), String::new())];
+        while let Some((stack, prefix)) = todo.pop() {
+            let mut token = None;
+            loop {
+                let page = self
+                    .client
+                    .list_stack_resources()
+                    .stack_name(&stack)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| self.err("ListStackResources", e))?;
+                for r in page.stack_resource_summaries() {
+                    let logical = format!("{prefix}{}", r.logical_resource_id().unwrap_or_default());
+                    let physical = r.physical_resource_id().unwrap_or_default().to_string();
+                    let ty = r.resource_type().unwrap_or_default().to_string();
+                    if ty == "AWS::CloudFormation::Stack" && !physical.is_empty() {
+                        todo.push((physical.clone(), format!("{logical}/")));
+                    }
+                    out.push(StackResource {
+                        logical_id: logical,
+                        physical_id: physical,
+                        resource_type: ty,
+                        status: r.resource_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    });
+                }
+                token = page.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The template CloudFormation holds for `stack` as submitted (before transforms).
+    pub async fn original_template(&self, stack: &str) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .get_template()
+            .stack_name(stack)
+            .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+            .send()
+            .await
+            .map_err(|e| self.err("GetTemplate", e))?;
+        Ok(out.template_body().unwrap_or_default().to_string())
+    }
+
+    pub async fn create_change_set(&self, req: &ChangeSetRequest) -> Result<String, AwsError> {
+        let mut call = self
+            .client
+            .create_change_set()
+            .stack_name(&req.stack)
+            .change_set_name(&req.name)
+            .change_set_type(if req.create { ChangeSetType::Create } else { ChangeSetType::Update })
+            .set_template_body(req.template_body.clone())
+            .set_template_url(req.template_url.clone())
+            .description("created by lamb");
+        for (k, v) in &req.parameters {
+            call = call.parameters(Parameter::builder().parameter_key(k).parameter_value(v).build());
+        }
+        for c in &req.capabilities {
+            call = call.capabilities(Capability::from(c.as_str()));
+        }
+        for (k, v) in &req.tags {
+            call = call.tags(Tag::builder().key(k).value(v).build());
+        }
+        match call.send().await {
+            Ok(out) => Ok(out.id().unwrap_or(&req.name).to_string()),
+            Err(e) => Err(self.err("CreateChangeSet", e)),
+        }
+    }
+
+    /// Waits for the change set to be computed. A change set with nothing to do is
+    /// [`ChangeSetOutcome::NoChanges`] (and is deleted).
+    pub async fn wait_change_set(&self, stack: &str, id: &str) -> Result<ChangeSetOutcome, AwsError> {
+        let mut backoff = Backoff::new(self.poll.0, self.poll.1, CHANGE_SET_TIMEOUT);
+        loop {
+            let out = self
+                .client
+                .describe_change_set()
+                .stack_name(stack)
+                .change_set_name(id)
+                .send()
+                .await
+                .map_err(|e| self.err("DescribeChangeSet", e))?;
+            match out.status() {
+                Some(ChangeSetStatus::CreateComplete) => {
+                    let changes = out
+                        .changes()
+                        .iter()
+                        .filter_map(|c| c.resource_change())
+                        .map(|rc| Change {
+                            action: rc.action().map(|a| a.as_str().to_string()).unwrap_or_default(),
+                            logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
+                            resource_type: rc.resource_type().unwrap_or_default().to_string(),
+                            replacement: rc.replacement().map(|r| r.as_str().to_string()),
+                        })
+                        .collect();
+                    return Ok(ChangeSetOutcome::Ready(changes));
+                }
+                Some(ChangeSetStatus::Failed) => {
+                    let reason = out.status_reason().unwrap_or_default().to_string();
+                    if is_no_changes(&reason) {
+                        let _ = self.client.delete_change_set().stack_name(stack).change_set_name(id).send().await;
+                        return Ok(ChangeSetOutcome::NoChanges);
+                    }
+                    return Err(AwsError::Failed(format!(
+                        "CloudFormation rejected the change set for stack {stack}: {reason}; fix the template and deploy again"
+                    )));
+                }
+                _ => {}
+            }
+            if !backoff.wait().await {
+                return Err(AwsError::Timeout {
+                    what: format!("the change set for stack {stack}"),
+                    secs: CHANGE_SET_TIMEOUT.as_secs(),
+                    fix: "check it in the CloudFormation console".into(),
+                });
+            }
+        }
+    }
+
+    pub async fn execute_change_set(&self, stack: &str, id: &str) -> Result<(), AwsError> {
+        self.client
+            .execute_change_set()
+            .stack_name(stack)
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| self.err("ExecuteChangeSet", e))?;
+        Ok(())
+    }
+
+    pub async fn delete_change_set(&self, stack: &str, id: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_change_set()
+            .stack_name(stack)
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| self.err("DeleteChangeSet", e))?;
+        Ok(())
+    }
+
+    /// The newest event id of the stack, so streaming can start after it.
+    pub async fn last_event_id(&self, stack: &str) -> Result<Option<String>, AwsError> {
+        let out = match self.client.describe_stack_events().stack_name(stack).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = self.err("DescribeStackEvents", e);
+                return if is_missing_stack(&e) { Ok(None) } else { Err(e) };
+            }
+        };
+        Ok(out.stack_events().first().and_then(|e| e.event_id()).map(str::to_string))
+    }
+
+    /// Events newer than `after` (oldest first), reading pages until `after` is reached.
+    async fn events_since(
+        &self,
+        stack: &str,
+        after: Option<&str>,
+        seen: &mut HashSet<String>,
+    ) -> Result<Vec<Event>, AwsError> {
+        let mut fresh = Vec::new();
+        let mut token = None;
+        'pages: loop {
+            let page = self
+                .client
+                .describe_stack_events()
+                .stack_name(stack)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| self.err("DescribeStackEvents", e))?;
+            for e in page.stack_events() {
+                let id = e.event_id().unwrap_or_default().to_string();
+                if Some(id.as_str()) == after || seen.contains(&id) {
+                    break 'pages;
+                }
+                seen.insert(id.clone());
+                fresh.push(Event {
+                    id,
+                    timestamp: e.timestamp().map(|t| t.to_string()).unwrap_or_default(),
+                    logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: e.resource_type().unwrap_or_default().to_string(),
+                    status: e.resource_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    reason: e.resource_status_reason().map(str::to_string),
+                });
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        fresh.reverse();
+        Ok(fresh)
+    }
+
+    /// Streams the stack's events to `on_event` until it reaches a final status, and returns
+    /// the final stack and every failure event seen.
+    pub async fn follow(
+        &self,
+        stack: &str,
+        after: Option<&str>,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<(StackInfo, Vec<Event>), AwsError> {
+        let mut backoff = Backoff::new(self.poll.0, self.poll.1, STACK_TIMEOUT);
+        let mut seen = HashSet::new();
+        let mut failures = Vec::new();
+        loop {
+            let info = self.describe(stack).await?;
+            for e in self.events_since(stack, after, &mut seen).await? {
+                if e.status.ends_with("_FAILED") {
+                    failures.push(e.clone());
+                }
+                on_event(&e);
+            }
+            match info {
+                Some(info) if !info.busy() => return Ok((info, failures)),
+                None => {
+                    // Deleted (a delete finished, or a failed create was cleaned up).
+                    let gone =
+                        StackInfo { name: stack.to_string(), status: "DELETE_COMPLETE".into(), ..Default::default() };
+                    return Ok((gone, failures));
+                }
+                Some(_) => {}
+            }
+            if !backoff.wait().await {
+                return Err(AwsError::Timeout {
+                    what: format!("the operation on stack {stack}"),
+                    secs: STACK_TIMEOUT.as_secs(),
+                    fix: "it may still be running; follow it in the CloudFormation console".into(),
+                });
+            }
+        }
+    }
+
+    pub async fn delete(&self, stack: &str) -> Result<(), AwsError> {
+        self.client.delete_stack().stack_name(stack).send().await.map_err(|e| self.err("DeleteStack", e))?;
+        Ok(())
+    }
+}
+
+/// CloudFormation's ways of saying a change set has nothing to do.
+pub fn is_no_changes(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}

@@ -205,8 +205,12 @@ mod tests {
         assert!(!installed);
         // ...unless asked to reinstall.
         let forced = DepsCache::new(d.path().to_path_buf());
-        let (_, installed) =
-            forced.get_or_install("k", true, |tmp| Ok(fs::write(tmp.join("y"), "y").unwrap())).unwrap();
+        let (_, installed) = forced
+            .get_or_install("k", true, |tmp| {
+                fs::write(tmp.join("y"), "y").unwrap();
+                Ok(())
+            })
+            .unwrap();
         assert!(installed && d.path().join("k/y").is_file());
 
         let err = again.get_or_install("bad", false, |_| Err(BuildError::Deps("nope".into()))).unwrap_err();

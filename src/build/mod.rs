@@ -353,7 +353,7 @@ fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>) -> String {
         "method": t.method,
         "arch": t.arch,
         "layer": t.is_layer,
-        "properties": t.properties.to_json(),
+        "properties": t.properties.canonical_json(),
         // Make targets are per logical id, so two functions sharing a directory differ.
         "make_target": (t.method == Method::Makefile).then_some(&t.logical_id),
         "deps": deps,

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::cli::ProjectArgs;
+use crate::aws::AwsOptions;
+use crate::cli::{AwsArgs, ProjectArgs, StackDeployArgs};
 use crate::project::intrinsics::Pseudo;
 use crate::project::template;
 use samconfig::SamParams;
@@ -32,6 +33,10 @@ pub enum ConfigError {
     NoTemplate { dir: PathBuf },
     #[error("cannot determine the current directory: {0}")]
     Cwd(std::io::Error),
+    #[error("no stack name: pass --stack-name, or set stack_name in samconfig.toml")]
+    NoStackName,
+    #[error("--tags: {0}")]
+    Tags(String),
 }
 
 impl ConfigError {
@@ -145,6 +150,73 @@ pub fn project_in(
     Ok(ProjectConfig { root, template, overrides, samconfig: sam, pseudo })
 }
 
+/// Where packaged code goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bucket {
+    Named(String),
+    /// lamb's managed bucket, `lamb-artifacts-<account>-<region>`, created on first use.
+    Managed,
+    /// Not configured: fine for code syncs of small zips; a deploy says how to set one.
+    Unset,
+}
+
+/// The capabilities a deploy grants when none are configured: what SAM templates need for the
+/// roles they generate and for nested applications.
+pub const DEFAULT_CAPABILITIES: &[&str] = &["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"];
+
+/// Which stack, where, and how to deploy it.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub stack_name: String,
+    pub aws: AwsOptions,
+    pub bucket: Bucket,
+    pub prefix: String,
+    pub capabilities: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub execute: bool,
+    pub confirm: bool,
+}
+
+/// Resolves stack flags over the samconfig section the project config was read with.
+pub fn stack(pc: &ProjectConfig, aws: &AwsArgs, deploy: Option<&StackDeployArgs>) -> Result<StackConfig, ConfigError> {
+    let sam = &pc.samconfig;
+    let stack_name = aws.stack_name.clone().or_else(|| sam.string("stack_name")).ok_or(ConfigError::NoStackName)?;
+    let aws_opts = AwsOptions {
+        region: aws.region.clone().or_else(|| sam.string("region")),
+        profile: aws.profile.clone().or_else(|| sam.string("profile")),
+    };
+    let d = deploy.cloned();
+    let bucket = match d.as_ref().and_then(|d| d.s3_bucket.clone()).or_else(|| sam.string("s3_bucket")) {
+        Some(b) => Bucket::Named(b),
+        None if d.as_ref().is_some_and(|d| d.resolve_s3) || sam.flag("resolve_s3") == Some(true) => Bucket::Managed,
+        None => Bucket::Unset,
+    };
+    let prefix = d
+        .as_ref()
+        .and_then(|d| d.s3_prefix.clone())
+        .or_else(|| sam.string("s3_prefix"))
+        .unwrap_or_else(|| stack_name.clone());
+    let flag_caps: Vec<String> = d
+        .as_ref()
+        .map(|d| d.capabilities.iter().flat_map(|c| c.split_whitespace().map(String::from)).collect())
+        .unwrap_or_default();
+    let capabilities = if !flag_caps.is_empty() {
+        flag_caps
+    } else if !sam.list("capabilities").is_empty() {
+        sam.list("capabilities")
+    } else {
+        DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect()
+    };
+    let tags = match d.as_ref().map(|d| d.tags.join(" ")).filter(|t| !t.is_empty()).or_else(|| sam.string("tags")) {
+        Some(t) => overrides::parse_tags(&t).map_err(ConfigError::Tags)?,
+        None => Vec::new(),
+    };
+    let no_execute =
+        d.as_ref().is_some_and(|d| d.no_execute_changeset) || sam.flag("no_execute_changeset") == Some(true);
+    let confirm = d.as_ref().is_some_and(|d| d.confirm_changeset) || sam.flag("confirm_changeset") == Some(true);
+    Ok(StackConfig { stack_name, aws: aws_opts, bucket, prefix, capabilities, tags, execute: !no_execute, confirm })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +271,59 @@ mod tests {
         assert_eq!(c.pseudo.region.as_deref(), Some("r1"), "samconfig wins over the environment");
         a.project_dir = Some(".".into());
         assert_eq!(project_in(&cwd, &a, "build", &no_env).unwrap().root, cwd);
+    }
+
+    #[test]
+    fn stack_settings_from_flags_over_samconfig() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        std::fs::write(root.join("template.yaml"), "Resources: {}").unwrap();
+        std::fs::write(
+            root.join("samconfig.toml"),
+            "version = 0.1\n[default.global.parameters]\nstack_name = 's'\nregion = 'eu-west-1'\n[default.deploy.parameters]\nresolve_s3 = true\ncapabilities = 'CAPABILITY_NAMED_IAM'\ntags = 'team=core'\nconfirm_changeset = true\n",
+        )
+        .unwrap();
+        let pc = project_in(&root, &args(), "deploy", &no_env).unwrap();
+        let aws = AwsArgs { stack_name: None, region: None, profile: None };
+        let c = stack(&pc, &aws, None).unwrap();
+        assert_eq!(c.stack_name, "s");
+        assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.bucket, Bucket::Managed);
+        assert_eq!(c.prefix, "s");
+        assert_eq!(c.capabilities, ["CAPABILITY_NAMED_IAM"]);
+        assert_eq!(c.tags, [("team".to_string(), "core".to_string())]);
+        assert!(c.confirm && c.execute);
+        let flags = StackDeployArgs {
+            s3_bucket: Some("mine".into()),
+            s3_prefix: Some("p".into()),
+            resolve_s3: false,
+            capabilities: vec!["CAPABILITY_IAM".into()],
+            tags: vec!["a=1".into()],
+            no_execute_changeset: true,
+            confirm_changeset: false,
+        };
+        let aws =
+            AwsArgs { stack_name: Some("other".into()), region: Some("us-west-2".into()), profile: Some("dev".into()) };
+        let c = stack(&pc, &aws, Some(&flags)).unwrap();
+        assert_eq!(
+            (c.stack_name.as_str(), c.aws.region.as_deref(), c.aws.profile.as_deref()),
+            ("other", Some("us-west-2"), Some("dev"))
+        );
+        assert_eq!(c.bucket, Bucket::Named("mine".into()));
+        assert_eq!(
+            (c.prefix.as_str(), c.capabilities.clone(), c.execute),
+            ("p", vec!["CAPABILITY_IAM".to_string()], false)
+        );
+        // Nothing configured: defaults, and a clear error for the stack name.
+        let bare = tempfile::tempdir().unwrap();
+        std::fs::write(bare.path().join("template.yaml"), "Resources: {}").unwrap();
+        let pc = project_in(bare.path(), &args(), "deploy", &no_env).unwrap();
+        let aws = AwsArgs { stack_name: None, region: None, profile: None };
+        assert!(matches!(stack(&pc, &aws, None), Err(ConfigError::NoStackName)));
+        let aws = AwsArgs { stack_name: Some("x".into()), region: None, profile: None };
+        let c = stack(&pc, &aws, None).unwrap();
+        assert_eq!(c.bucket, Bucket::Unset);
+        assert_eq!(c.capabilities, DEFAULT_CAPABILITIES);
     }
 
     #[test]

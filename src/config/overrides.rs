@@ -27,6 +27,18 @@ fn check_key(key: &str, token: &str) -> Result<String, String> {
     Ok(key.to_string())
 }
 
+/// Parses stack tags, `Key=Value ...` with the same quoting as overrides; tag keys may hold any
+/// character but `=` and spaces.
+pub fn parse_tags(input: &str) -> Result<Vec<(String, String)>, String> {
+    split_words(input)?
+        .into_iter()
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("tag `{t}` is not Key=Value")),
+        })
+        .collect()
+}
+
 /// Splits on unquoted whitespace; single or double quotes group, backslash escapes.
 fn split_words(input: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
@@ -87,6 +99,15 @@ mod tests {
             pairs(&[("A", "1"), ("B", "x,y")])
         );
         assert_eq!(parse("A=x\\ y").unwrap(), pairs(&[("A", "x y")]));
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(
+            parse_tags("team=core 'aws:cost-center'=\"a b\"").unwrap(),
+            pairs(&[("team", "core"), ("aws:cost-center", "a b")])
+        );
+        assert!(parse_tags("novalue").unwrap_err().contains("Key=Value"));
     }
 
     #[test]

@@ -28,6 +28,15 @@ impl SamParams {
         }
     }
 
+    /// A boolean setting (`resolve_s3 = true`).
+    pub fn flag(&self, key: &str) -> Option<bool> {
+        match self.values.get(key)? {
+            Json::Bool(b) => Some(*b),
+            Json::String(s) => Some(s.eq_ignore_ascii_case("true")),
+            _ => None,
+        }
+    }
+
     /// A setting that SAM accepts as a space-separated string or a list (`capabilities`).
     pub fn list(&self, key: &str) -> Vec<String> {
         match self.values.get(key) {

@@ -44,7 +44,8 @@ pub fn load(path: &Path) -> Result<TemplateFile, ProjectError> {
     Ok(TemplateFile { path: path.to_path_buf(), text, doc })
 }
 
-fn parse(path: &Path, text: &str) -> Result<Value, ProjectError> {
+/// Parses template text; `path` names it in errors and, by its extension, picks JSON or YAML.
+pub fn parse(path: &Path, text: &str) -> Result<Value, ProjectError> {
     let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if is_json {
         return serde_json::from_str(text).map_err(|e| ProjectError::Syntax {

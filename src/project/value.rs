@@ -113,7 +113,45 @@ impl Value {
         }
     }
 
-    /// Converts to `serde_json::Value` (for JSON output and hashing).
+    /// JSON with map keys sorted at every level: the same value always gives the same text,
+    /// whatever order its maps were written in (for hashing).
+    pub fn canonical_json(&self) -> String {
+        let mut out = String::new();
+        self.write_canonical(&mut out);
+        out
+    }
+
+    fn write_canonical(&self, out: &mut String) {
+        match self {
+            Value::Seq(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_canonical(out);
+                }
+                out.push(']');
+            }
+            Value::Map(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    m[k].write_canonical(out);
+                }
+                out.push('}');
+            }
+            scalar => out.push_str(&scalar.to_json().to_string()),
+        }
+    }
+
+    /// Converts to `serde_json::Value` (for JSON output).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Null => serde_json::Value::Null,

@@ -26,6 +26,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -981,6 +982,133 @@ def apply_patches() -> None:
 
 
 # --------------------------------------------------------------------------
+# Request log: GET /_lamb/requests
+# --------------------------------------------------------------------------
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+class RequestLog:
+    """WSGI middleware in front of moto recording (method, service, action) per request.
+
+    GET    /_lamb/requests        JSON list, oldest first, of
+                                  {"method", "service", "action", "path", "status"}
+    DELETE /_lamb/requests        clear the list
+    POST   /_lamb/reset           clear the list and reset all moto state
+    POST   /moto-api/reset        (moto's own reset) also clears the list
+    Requests to /_lamb/* and /moto-api/* are not recorded.  `service` is the
+    SigV4 signing name (cloudformation, lambda, s3, iam, apigateway, sts...),
+    `action` the API operation name (CreateChangeSet, GetFunction, PutObject...),
+    "" when it cannot be determined.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.entries: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self._routers: dict[str, Any] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "") or ""
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path.startswith("/_lamb/"):
+            return self._own(method, path, start_response)
+        if path.startswith("/moto-api"):
+            if path.rstrip("/") == "/moto-api/reset" and method == "POST":
+                self.clear()
+            return self.app(environ, start_response)
+        entry = {"method": method, "path": path, "status": None, **self._describe(environ)}
+        with self.lock:
+            self.entries.append(entry)
+
+        def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            try:
+                entry["status"] = int(status.split(" ", 1)[0])
+            except ValueError:
+                pass
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.app(environ, recording_start_response)
+
+    def clear(self) -> int:
+        with self.lock:
+            n = len(self.entries)
+            self.entries.clear()
+        return n
+
+    def _own(self, method: str, path: str, start_response: Any) -> Any:
+        route = path.rstrip("/")
+        if route == "/_lamb/requests" and method == "GET":
+            with self.lock:
+                body: Any = list(self.entries)
+        elif route == "/_lamb/requests" and method == "DELETE":
+            body = {"cleared": self.clear()}
+        elif route == "/_lamb/reset" and method == "POST":
+            from moto.moto_api._internal import moto_api_backend
+
+            with _CFN_LOCK:
+                moto_api_backend.reset()
+            body = {"cleared": self.clear()}
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": "unknown lamb emulator endpoint"}']
+        data = json.dumps(body).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _describe(self, environ: dict[str, Any]) -> dict[str, str]:
+        from urllib.parse import parse_qs
+
+        auth = environ.get("HTTP_AUTHORIZATION", "") or ""
+        query = environ.get("QUERY_STRING", "") or ""
+        m = _CREDENTIAL_SCOPE.search(auth) or _CREDENTIAL_SCOPE.search(
+            "Credential=" + unquote(parse_qs(query).get("X-Amz-Credential", [""])[0]))
+        service = m.group(2) if m else ""
+        action = ""
+        try:
+            qs = parse_qs(query)
+            if qs.get("Action"):
+                action = qs["Action"][0]
+            target = environ.get("HTTP_X_AMZ_TARGET")
+            if not action and target:
+                action = target.split(".")[-1]
+            ctype = environ.get("CONTENT_TYPE", "") or ""
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if not action and "x-www-form-urlencoded" in ctype and 0 < length <= 10 * 1024 * 1024:
+                import io
+
+                body = environ["wsgi.input"].read(length)
+                environ["wsgi.input"] = io.BytesIO(body)
+                form = parse_qs(body.decode("utf-8", "replace"))
+                if form.get("Action"):
+                    action = form["Action"][0]
+            if not action and service:
+                action = self._route(service, environ)
+        except Exception:  # the log must never break a request
+            LOG.debug("could not classify request", exc_info=True)
+        return {"service": service, "action": action}
+
+    def _route(self, service: str, environ: dict[str, Any]) -> str:
+        from moto.core.request import Request  # werkzeug Request + raw_path, as moto's router expects
+        from moto.core.routing import get_service_router
+
+        router = self._routers.get(service)
+        if router is None:
+            try:
+                router = get_service_router(service)
+            except Exception:
+                router = False
+            self._routers[service] = router
+        if not router:
+            return ""
+        try:
+            operation, _ = router.match(Request(environ, shallow=True))
+            return operation.name
+        except Exception:
+            return ""
+
+
+# --------------------------------------------------------------------------
 # Server
 # --------------------------------------------------------------------------
 
@@ -1018,6 +1146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--verbose", action="store_true", help="log every request")
+    ap.add_argument("--exit-on-stdin-eof", action="store_true",
+                    help="also stop (exit 0) when stdin reaches EOF, e.g. when the parent process dies")
     args = ap.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -1050,8 +1180,12 @@ def main(argv: list[str] | None = None) -> int:
         create_backend_app,
     )
 
-    app = DomainDispatcherApplication(create_backend_app)
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    app = RequestLog(DomainDispatcherApplication(create_backend_app))
+    try:
+        server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    except OSError as e:
+        print(f"lamb_emulator: FATAL: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 1
     port = server.server_address[1]
     os.environ["MOTO_PORT"] = str(port)
 
@@ -1062,6 +1196,16 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if args.exit_on_stdin_eof:
+        def _watch_stdin() -> None:
+            try:
+                while sys.stdin.buffer.read(65536):
+                    pass
+            except (OSError, ValueError):
+                pass
+            stop.set()
+
+        threading.Thread(target=_watch_stdin, name="stdin-eof", daemon=True).start()
 
     thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     thread.start()

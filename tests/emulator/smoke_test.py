@@ -272,6 +272,14 @@ class Emulator:
         return self.proc.returncode
 
 
+def http_json(port: int, method: str, path: str) -> Any:
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
 def clients(port: int) -> dict[str, Any]:
     kw = dict(
         endpoint_url=f"http://127.0.0.1:{port}",
@@ -338,6 +346,19 @@ def run(port: int) -> None:
         s3.put_object(Bucket=BUCKET, Key="templates/sam-v2.yaml", Body=render(SAM_TEMPLATE, MODE="v2").encode())
 
     check("s3: bucket + artifacts uploaded (path-style)", setup_s3)
+
+    def request_log() -> None:
+        cleared = http_json(port, "DELETE", "/_lamb/requests")
+        expect(cleared["cleared"] >= 8, f"log had {cleared}")
+        cfn.describe_stacks()
+        s3.get_object(Bucket=BUCKET, Key="code.zip")["Body"].read()
+        code, _ = client_error_code(lambda: lam.get_function(FunctionName="lamb-smoke-none"))
+        got = [(r["method"], r["service"], r["action"], r["status"]) for r in http_json(port, "GET", "/_lamb/requests")]
+        expect(got == [("POST", "cloudformation", "DescribeStacks", 200), ("GET", "s3", "GetObject", 200),
+                       ("GET", "lambda", "GetFunction", 404)], f"log {got}")
+        http_json(port, "DELETE", "/_lamb/requests")
+
+    check("emulator: GET/DELETE /_lamb/requests (method, service, action, status)", request_log)
 
     # ---------------- SAM stack through change sets ----------------
     stack = "lamb-smoke-sam"
@@ -695,6 +716,28 @@ def run(port: int) -> None:
           execute_failure)
 
 
+def stdin_eof_exit() -> None:
+    tmp = tempfile.mkdtemp(prefix="lamb-emu-eof-")
+    port_file = os.path.join(tmp, "port")
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "lamb_emulator.py"), "--port", "0", "--port-file", port_file,
+         "--exit-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(port_file):
+            expect(proc.poll() is None, f"exited early: {proc.returncode}")
+            expect(time.monotonic() < deadline, "no port file")
+            time.sleep(0.05)
+        assert proc.stdin is not None
+        proc.stdin.close()
+        rc = proc.wait(timeout=15)
+        expect(rc == 0, f"rc={rc}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def main() -> int:
     emu = Emulator()
     try:
@@ -706,6 +749,7 @@ def main() -> int:
     if emu.port:
         RESULTS.append(("emulator: exits 0 on SIGTERM", rc == 0, f"rc={rc}"))
         print(f"{'PASS' if rc == 0 else 'FAIL'} emulator: exits 0 on SIGTERM (rc={rc})")
+    check("emulator: --exit-on-stdin-eof exits 0 when stdin closes", stdin_eof_exit)
     failed = [r for r in RESULTS if not r[1]]
     for k, v in TIMINGS.items():
         print(f"TIME {k}: {v:.3f}s")

@@ -1,0 +1,444 @@
+//! The commands that talk to AWS (`deploy`, `sync`, `outputs`, `invoke`, `delete`): each
+//! resolves its configuration, builds what it needs, runs on a small async runtime and prints
+//! its result. The work itself lives in [`crate::deploy`] and [`crate::sync`].
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::aws::cloudformation::{CfnApi, Change, Event};
+use crate::aws::{Aws, AwsError};
+use crate::cli::{AwsArgs, DeleteArgs, DeployArgs, InvokeArgs, OutputsArgs, ProjectArgs, SyncArgs};
+use crate::config::{self, ProjectConfig, StackConfig};
+use crate::deploy::{DeployOutcome, DeployUi};
+use crate::engine::{self, BuildOptions, BuildReport, LAMB_DIR};
+use crate::output::{Format, bytes, duration, emit};
+use crate::project::Project;
+use crate::state::StackState;
+use crate::sync::{SyncOptions, SyncReport, SyncStatus};
+use crate::{Error, load_project_with};
+
+/// Prints a deploy's progress on stderr (events, change sets) and asks on the terminal.
+pub struct TermUi {
+    pub quiet: bool,
+}
+
+impl DeployUi for TermUi {
+    fn step(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("==> {message}");
+        }
+    }
+
+    fn changes(&self, stack: &str, changes: &[Change]) {
+        if self.quiet {
+            return;
+        }
+        eprintln!("change set for {stack}:");
+        for c in changes {
+            let replace = match c.replacement.as_deref() {
+                Some("True") => "  (replacement)",
+                Some("Conditional") => "  (may replace)",
+                _ => "",
+            };
+            eprintln!("  {:<8} {:<40} {}{replace}", c.action, c.logical_id, c.resource_type);
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        if self.quiet && !e.status.ends_with("_FAILED") {
+            return;
+        }
+        let reason = e.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
+        eprintln!("  {:<28} {:<36} {}{reason}", e.status, e.logical_id, e.resource_type);
+    }
+
+    fn confirm(&self, question: &str) -> bool {
+        if !std::io::stdin().is_terminal() {
+            return false;
+        }
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))
+}
+
+/// Project, stack settings and AWS clients for a command.
+struct Context {
+    project: Project,
+    pc: ProjectConfig,
+    cfg: StackConfig,
+}
+
+fn context(
+    project: &ProjectArgs,
+    aws: &AwsArgs,
+    deploy: Option<&crate::cli::StackDeployArgs>,
+    command: &str,
+) -> Result<Context, Error> {
+    let pc = config::project(project, command)?;
+    let cfg = config::stack(&pc, aws, deploy)?;
+    let mut pc = pc;
+    if cfg.aws.region.is_some() {
+        pc.pseudo.region = cfg.aws.region.clone();
+    }
+    pc.pseudo.stack_name = Some(cfg.stack_name.clone());
+    let project = load_project_with(&pc)?;
+    Ok(Context { project, pc, cfg })
+}
+
+fn build_all(
+    project: &Project,
+    ids: Vec<String>,
+    jobs: usize,
+    follow_external_symlinks: bool,
+) -> Result<BuildReport, Error> {
+    let opts = BuildOptions { ids, force: false, dry_run: false, jobs, follow_external_symlinks };
+    Ok(engine::build(project, &opts, &engine::Silent)?)
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+pub fn deploy(args: DeployArgs, quiet: bool) -> Result<(), Error> {
+    let ctx = context(&args.project, &args.aws, Some(&args.deploy), "deploy")?;
+    let report = build_all(&ctx.project, Vec::new(), cpus(), false)?;
+    let ui = TermUi { quiet: quiet || args.output == Format::Json };
+    let rt = runtime()?;
+    let outcome = rt.block_on(async {
+        let aws = Aws::connect(&ctx.cfg.aws).await?;
+        crate::deploy::deploy(&aws, &ctx.project, &report, &ctx.cfg, &ctx.pc.root.join(LAMB_DIR), &ui)
+            .await
+            .map_err(Error::from)
+    })?;
+    print_deploy(&outcome, args.output);
+    Ok(())
+}
+
+fn print_deploy(outcome: &DeployOutcome, format: Format) {
+    if format == Format::Json {
+        emit(&serde_json::to_string_pretty(outcome).unwrap_or_default());
+        return;
+    }
+    if outcome.no_changes {
+        emit(&format!("no changes: stack {} is up to date ({})", outcome.stack, outcome.status));
+    } else if !outcome.executed {
+        emit(&format!("change set for {} created, not executed ({} changes)", outcome.stack, outcome.changes.len()));
+    } else {
+        emit(&format!("deployed stack {}: {} in {}", outcome.stack, outcome.status, duration(outcome.duration_ms)));
+    }
+    print_outputs(&outcome.outputs);
+}
+
+fn print_outputs(outputs: &[crate::deploy::OutputRow]) {
+    if outputs.is_empty() {
+        return;
+    }
+    emit("outputs:");
+    let width = outputs.iter().map(|o| o.key.len()).max().unwrap_or(0);
+    for o in outputs {
+        emit(&format!("  {:<width$}  {}", o.key, o.value));
+    }
+}
+
+pub fn sync(args: SyncArgs, quiet: bool) -> Result<(), Error> {
+    let ctx = context(&args.project, &args.aws, Some(&args.deploy), "sync")?;
+    let ids = args
+        .resource_ids
+        .iter()
+        .map(|id| ctx.project.resolve_id(id).map_err(Error::Usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids = ctx.project.with_layers_of(&ids);
+    let report = build_all(&ctx.project, ids.clone(), cpus(), args.follow_external_symlinks)?;
+    let ui = TermUi { quiet: quiet || args.output == Format::Json };
+    let opts = SyncOptions { ids, code_only: args.code, yes: args.yes, jobs: usize::from(args.jobs) };
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let aws = Aws::connect(&ctx.cfg.aws).await?;
+        crate::sync::run(&aws, &ctx.project, &report, &ctx.cfg, &opts, &ctx.pc.root.join(LAMB_DIR), &ui)
+            .await
+            .map_err(Error::from)
+    })?;
+    print_sync(&result, args.output, quiet);
+    if result.failed() {
+        return Err(Error::Failed(String::new()));
+    }
+    Ok(())
+}
+
+fn print_sync(r: &SyncReport, format: Format, quiet: bool) {
+    if format == Format::Json {
+        emit(&serde_json::to_string_pretty(r).unwrap_or_default());
+        return;
+    }
+    if let Some(d) = &r.deploy {
+        print_deploy(d, format);
+    }
+    let width = r.items.iter().map(|i| i.id.len()).max().unwrap_or(0);
+    for i in &r.items {
+        if quiet && i.status != SyncStatus::Failed {
+            continue;
+        }
+        let mut line = format!("{:<9} {:<width$}", i.status.as_str(), i.id);
+        match i.status {
+            SyncStatus::Synced if r.mode == "code" => {
+                line.push_str(&format!("  {:>10}  {:>8}", bytes(i.bytes), duration(i.duration_ms)));
+                if let Some(sha) = &i.code_sha256 {
+                    line.push_str(&format!("  CodeSha256 {sha}"));
+                }
+            }
+            SyncStatus::Published => {
+                line.push_str(&format!("  {}", i.version_arn.as_deref().unwrap_or_default()));
+                if !i.updated_functions.is_empty() {
+                    line.push_str(&format!("  (now used by {})", i.updated_functions.join(", ")));
+                }
+            }
+            _ => {}
+        }
+        if let Some(m) = &i.message {
+            line.push_str(&format!("\n    {}", m.replace('\n', "\n    ")));
+        }
+        emit(&line);
+    }
+    if r.infra_skipped {
+        eprintln!(
+            "note: infrastructure changes not deployed (--code): {}; run `lamb deploy` (or `lamb sync`) to deploy them",
+            r.infra_reasons.join("; ")
+        );
+    }
+    if !quiet {
+        emit(&format!(
+            "{}: synced {}, unchanged {}, published {}, failed {} in {}",
+            r.stack,
+            r.count(SyncStatus::Synced),
+            r.count(SyncStatus::Unchanged),
+            r.count(SyncStatus::Published),
+            r.count(SyncStatus::Failed),
+            duration(r.duration_ms)
+        ));
+    }
+}
+
+#[derive(Serialize)]
+struct Endpoint {
+    kind: &'static str,
+    id: String,
+    url: String,
+}
+
+pub fn outputs(args: OutputsArgs) -> Result<(), Error> {
+    let ctx = context(&args.project, &args.aws, None, "list")?;
+    let rt = runtime()?;
+    let (outputs, endpoints) = rt.block_on(async {
+        let aws = Aws::connect(&ctx.cfg.aws).await?;
+        let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
+        let info = cfn.describe(&ctx.cfg.stack_name).await?.ok_or_else(|| {
+            Error::Failed(format!("stack {} does not exist; deploy it with `lamb deploy`", ctx.cfg.stack_name))
+        })?;
+        let resources = cfn.resources(&ctx.cfg.stack_name).await?;
+        let stages: Vec<&str> = resources
+            .iter()
+            .filter(|r| r.resource_type == "AWS::ApiGateway::Stage")
+            .map(|r| r.physical_id.as_str())
+            .collect();
+        let mut endpoints = Vec::new();
+        for r in &resources {
+            let suffix = if aws.region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+            match r.resource_type.as_str() {
+                "AWS::ApiGateway::RestApi" => {
+                    for stage in if stages.is_empty() { vec!["Prod"] } else { stages.clone() } {
+                        endpoints.push(Endpoint {
+                            kind: "rest-api",
+                            id: r.logical_id.clone(),
+                            url: format!("https://{}.execute-api.{}.{suffix}/{stage}/", r.physical_id, aws.region),
+                        });
+                    }
+                }
+                "AWS::ApiGatewayV2::Api" => endpoints.push(Endpoint {
+                    kind: "http-api",
+                    id: r.logical_id.clone(),
+                    url: format!("https://{}.execute-api.{}.{suffix}/", r.physical_id, aws.region),
+                }),
+                "AWS::Lambda::Url" => {
+                    let function = r.logical_id.trim_end_matches("Url");
+                    if let Some(name) =
+                        resources.iter().find(|f| f.logical_id == function).map(|f| f.physical_id.clone())
+                        && let Ok(out) = aws.lambda.get_function_url_config().function_name(name).send().await
+                    {
+                        endpoints.push(Endpoint {
+                            kind: "function-url",
+                            id: function.to_string(),
+                            url: out.function_url().to_string(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok::<_, Error>((info.outputs, endpoints))
+    })?;
+    let rows: Vec<crate::deploy::OutputRow> = outputs.iter().map(crate::deploy::OutputRow::from).collect();
+    if args.output == Format::Json {
+        emit(
+            &serde_json::to_string_pretty(&serde_json::json!({ "outputs": rows, "endpoints": endpoints }))
+                .unwrap_or_default(),
+        );
+        return Ok(());
+    }
+    print_outputs(&rows);
+    if !endpoints.is_empty() {
+        emit("endpoints:");
+        for e in &endpoints {
+            emit(&format!("  {:<12} {:<24} {}", e.kind, e.id, e.url));
+        }
+    }
+    if rows.is_empty() && endpoints.is_empty() {
+        emit(&format!("stack {} has no outputs or endpoints", ctx.cfg.stack_name));
+    }
+    Ok(())
+}
+
+pub fn invoke(args: InvokeArgs) -> Result<(), Error> {
+    let ctx = context(&args.project, &args.aws, None, "remote_invoke")?;
+    let id = ctx.project.resolve_id(&args.id).map_err(Error::Usage)?;
+    let payload = match &args.event {
+        None => b"{}".to_vec(),
+        Some(p) if p.as_os_str() == "-" => {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .map_err(|e| Error::Failed(format!("cannot read the event from stdin: {e}")))?;
+            buf
+        }
+        Some(p) => {
+            std::fs::read(p).map_err(|e| Error::Usage(format!("--event {}: {e}; check the path", p.display())))?
+        }
+    };
+    if serde_json::from_slice::<serde_json::Value>(&payload).is_err() {
+        return Err(Error::Usage("the event is not valid JSON; fix the file".into()));
+    }
+    let rt = runtime()?;
+    let (status, function_error, body, log) = rt.block_on(async {
+        let aws = Aws::connect(&ctx.cfg.aws).await?;
+        let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
+        let resources = cfn.resources(&ctx.cfg.stack_name).await?;
+        let physical = crate::deploy::physical_ids(&ctx.project, &resources);
+        let name = physical.get(&id).ok_or_else(|| {
+            Error::Failed(format!("function {id} is not in stack {}; deploy it with `lamb deploy`", ctx.cfg.stack_name))
+        })?;
+        let out = aws
+            .lambda
+            .invoke()
+            .function_name(name)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+            .log_type(aws_sdk_lambda::types::LogType::Tail)
+            .send()
+            .await
+            .map_err(|e| aws.err("Invoke", e))?;
+        let log = out.log_result().map(|l| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(l)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        });
+        let body = out.payload().map(|p| String::from_utf8_lossy(p.as_ref()).into_owned()).unwrap_or_default();
+        Ok::<_, Error>((out.status_code(), out.function_error().map(str::to_string), body, log))
+    })?;
+    if args.output == Format::Json {
+        let response: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body.clone()));
+        emit(
+            &serde_json::json!({"status": status, "function_error": function_error, "response": response, "log": log})
+                .to_string(),
+        );
+    } else {
+        emit(&body);
+        if let Some(log) = &log {
+            eprintln!("--- log tail ---\n{}", log.trim_end());
+        }
+    }
+    match function_error {
+        Some(kind) => Err(Error::Failed(format!("the function returned an error ({kind}); see its response above"))),
+        None => Ok(()),
+    }
+}
+
+pub fn delete(args: DeleteArgs, quiet: bool) -> Result<(), Error> {
+    let ctx = context(&args.project, &args.aws, None, "delete")?;
+    let stack = ctx.cfg.stack_name.clone();
+    let ui = TermUi { quiet };
+    if !args.yes && !ui.confirm(&format!("Delete stack {stack} and everything in it?")) {
+        return Err(Error::Failed(format!(
+            "not deleting stack {stack}: {}",
+            if std::io::stdin().is_terminal() {
+                "not confirmed"
+            } else {
+                "pass --yes to delete without a terminal to confirm on"
+            }
+        )));
+    }
+    let lamb_dir = ctx.pc.root.join(LAMB_DIR);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let aws = Aws::connect(&ctx.cfg.aws).await?;
+        let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
+        let st = StackState::load(&lamb_dir, &stack, &aws.region)?;
+        match cfn.describe(&stack).await? {
+            None => ui.step(&format!("stack {stack} does not exist")),
+            Some(_) => {
+                let after = cfn.last_event_id(&stack).await?;
+                cfn.delete(&stack).await?;
+                ui.step(&format!("deleting stack {stack}"));
+                let (info, failures) = cfn.follow(&stack, after.as_deref(), |e| ui.event(e)).await?;
+                if info.status != "DELETE_COMPLETE" {
+                    let reasons: Vec<String> = failures
+                        .iter()
+                        .map(|e| format!("{}: {}", e.logical_id, e.reason.clone().unwrap_or_default()))
+                        .collect();
+                    return Err(Error::Failed(format!(
+                        "deleting stack {stack} ended {}: {}",
+                        info.status,
+                        reasons.join("; ")
+                    )));
+                }
+            }
+        }
+        if args.purge_artifacts {
+            let bucket =
+                args.s3_bucket.clone().or_else(|| st.bucket.clone()).or_else(|| ctx.pc.samconfig.string("s3_bucket"));
+            match bucket {
+                Some(bucket) => {
+                    let s3 = crate::aws::s3::S3Api { client: aws.s3.clone(), profile: aws.profile.clone() };
+                    let n = s3.delete_prefix(&bucket, &format!("{}/", ctx.cfg.prefix.trim_end_matches('/'))).await?;
+                    ui.step(&format!("deleted {n} object(s) from s3://{bucket}/{}/", ctx.cfg.prefix));
+                }
+                None => {
+                    return Err(Error::Failed(
+                        "--purge-artifacts: no bucket known for this stack; pass --s3-bucket".into(),
+                    ));
+                }
+            }
+        }
+        let _ = std::fs::remove_file(StackState::path(&lamb_dir, &stack, &aws.region));
+        Ok::<_, Error>(())
+    })?;
+    emit(&format!("deleted stack {stack}"));
+    Ok(())
+}
+
+impl From<AwsError> for Error {
+    fn from(e: AwsError) -> Self {
+        Error::Failed(e.to_string())
+    }
+}
