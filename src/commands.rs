@@ -192,6 +192,9 @@ fn print_sync(r: &SyncReport, format: Format, quiet: bool) {
         }
         let mut line = format!("{:<9} {:<width$}", i.status.as_str(), i.id);
         match i.status {
+            SyncStatus::Synced if r.mode == "code" && i.bytes == 0 => {
+                line.push_str(&format!("  {:>10}  {:>8}  layers updated", "", duration(i.duration_ms)));
+            }
             SyncStatus::Synced if r.mode == "code" => {
                 line.push_str(&format!("  {:>10}  {:>8}", bytes(i.bytes), duration(i.duration_ms)));
                 if let Some(sha) = &i.code_sha256 {
@@ -209,7 +212,7 @@ fn print_sync(r: &SyncReport, format: Format, quiet: bool) {
         if let Some(m) = &i.message {
             line.push_str(&format!("\n    {}", m.replace('\n', "\n    ")));
         }
-        emit(&line);
+        emit(line.trim_end());
     }
     if r.infra_skipped {
         eprintln!(
@@ -219,8 +222,9 @@ fn print_sync(r: &SyncReport, format: Format, quiet: bool) {
     }
     if !quiet {
         emit(&format!(
-            "{}: synced {}, unchanged {}, published {}, failed {} in {}",
+            "{}: {}synced {}, unchanged {}, published {}, failed {} in {}",
             r.stack,
+            if r.mode == "infra" { format!("deployed {}, ", r.count(SyncStatus::Deployed)) } else { String::new() },
             r.count(SyncStatus::Synced),
             r.count(SyncStatus::Unchanged),
             r.count(SyncStatus::Published),
@@ -364,7 +368,7 @@ pub fn invoke(args: InvokeArgs) -> Result<(), Error> {
         );
     } else {
         emit(&body);
-        if let Some(log) = &log {
+        if let Some(log) = log.as_deref().filter(|l| !l.trim().is_empty()) {
             eprintln!("--- log tail ---\n{}", log.trim_end());
         }
     }

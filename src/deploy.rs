@@ -91,7 +91,8 @@ impl From<&Output> for OutputRow {
 pub async fn resolve_bucket(aws: &Aws, cfg: &StackConfig, state: &StackState) -> Result<String, DeployError> {
     match &cfg.bucket {
         Bucket::Named(b) => Ok(b.clone()),
-        Bucket::Unset => Err(DeployError::NoBucket),
+        // Not configured for this command: the bucket the last deploy of this stack used.
+        Bucket::Unset => state.bucket.clone().ok_or(DeployError::NoBucket),
         Bucket::Managed => {
             if let Some(b) = &state.bucket
                 && b.starts_with("lamb-artifacts-")

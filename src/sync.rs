@@ -38,6 +38,8 @@ pub struct SyncOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncStatus {
+    /// Pushed by a CloudFormation deploy (the pass deployed the infrastructure).
+    Deployed,
     Synced,
     Unchanged,
     Published,
@@ -48,6 +50,7 @@ pub enum SyncStatus {
 impl SyncStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            SyncStatus::Deployed => "deployed",
             SyncStatus::Synced => "synced",
             SyncStatus::Unchanged => "unchanged",
             SyncStatus::Published => "published",
@@ -162,29 +165,32 @@ async fn infra_differences(
     Ok(reasons)
 }
 
-/// Names the first top-level resource (or section) where two templates differ.
+/// Names the first place where two templates differ, as a path (`Resources.Fn.Properties...`).
 fn first_difference(a: &crate::project::value::Value, b: &crate::project::value::Value) -> String {
-    let (Some(am), Some(bm)) = (a.as_map(), b.as_map()) else { return "the whole document".into() };
-    if let (Some(ar), Some(br)) =
-        (a.get("Resources").and_then(|r| r.as_map()), b.get("Resources").and_then(|r| r.as_map()))
-    {
-        for (id, r) in ar {
-            match br.get(id) {
-                None => return format!("resource {id} is new"),
-                Some(other) if other != r => return format!("resource {id} changed"),
-                _ => {}
+    fn walk(a: &crate::project::value::Value, b: &crate::project::value::Value, path: &str, depth: usize) -> Option<String> {
+        if a == b {
+            return None;
+        }
+        let (Some(am), Some(bm)) = (a.as_map(), b.as_map()) else { return Some(format!("{path} changed")) };
+        if depth == 0 {
+            return Some(format!("{path} changed"));
+        }
+        for (k, v) in am {
+            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            match bm.get(k) {
+                None => return Some(format!("{p} is new")),
+                Some(other) => {
+                    if let Some(d) = walk(v, other, &p, depth - 1) {
+                        return Some(d);
+                    }
+                }
             }
         }
-        if let Some(id) = br.keys().find(|id| !ar.contains_key(*id)) {
-            return format!("resource {id} was removed");
-        }
+        bm.keys().find(|k| !am.contains_key(*k)).map(|k| {
+            if path.is_empty() { format!("{k} was removed") } else { format!("{path}.{k} was removed") }
+        })
     }
-    for (k, v) in am {
-        if bm.get(k) != Some(v) {
-            return format!("section {k} changed");
-        }
-    }
-    bm.keys().find(|k| !am.contains_key(*k)).map_or("the documents".into(), |k| format!("section {k} was removed"))
+    walk(a, b, "", 5).unwrap_or_else(|| "the documents differ".into())
 }
 
 /// Runs one sync pass over an already built project.
@@ -253,7 +259,7 @@ pub async fn run(
                 .map(|r| ItemReport {
                     id: r.id.clone(),
                     kind: r.kind,
-                    status: if r.artifact.is_some() { SyncStatus::Synced } else { SyncStatus::Skipped },
+                    status: if r.artifact.is_some() { SyncStatus::Deployed } else { SyncStatus::Skipped },
                     physical: st.functions.get(&r.id).map(|f| f.physical.clone()),
                     code_sha256: r.artifact.as_ref().map(|a| a.code_sha256.clone()),
                     bytes: r.artifact.as_ref().map_or(0, |a| a.size),

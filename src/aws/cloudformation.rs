@@ -374,7 +374,9 @@ impl CfnApi {
         let mut failures = Vec::new();
         loop {
             let info = self.describe(stack).await?;
-            for e in self.events_since(stack, after, &mut seen).await? {
+            // A deleted stack has no events to read by name any more.
+            let events = if info.is_some() { self.events_since(stack, after, &mut seen).await? } else { Vec::new() };
+            for e in events {
                 if e.status.ends_with("_FAILED") {
                     failures.push(e.clone());
                 }

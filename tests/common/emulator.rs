@@ -25,11 +25,17 @@ fn python() -> PathBuf {
     PathBuf::from(stdout.lines().last().expect("setup.sh prints the venv's python").trim())
 }
 
-/// The shared emulator, started on first use.
+/// The shared emulator, started on first use. Tests sharing it use their own stack names.
 pub fn emulator() -> &'static Emulator {
     static EMU: OnceLock<Emulator> = OnceLock::new();
-    EMU.get_or_init(|| {
-        let python = python();
+    EMU.get_or_init(Emulator::start)
+}
+
+impl Emulator {
+    /// A private emulator, for tests that count every request it receives.
+    pub fn start() -> Emulator {
+        static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+        let python = PYTHON.get_or_init(python).clone();
         let dir = tempfile::tempdir().unwrap().keep();
         let port_file = dir.join("port");
         let child = Command::new(python)
@@ -53,10 +59,8 @@ pub fn emulator() -> &'static Emulator {
             std::thread::sleep(Duration::from_millis(50));
         };
         Emulator { port, endpoint: format!("http://127.0.0.1:{port}"), _child: Mutex::new(child) }
-    })
-}
+    }
 
-impl Emulator {
     /// Environment for a process that talks to the emulator, with no real credentials or
     /// config files in reach.
     pub fn env(&self) -> Vec<(&'static str, String)> {
@@ -66,8 +70,8 @@ impl Emulator {
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            ("AWS_CONFIG_FILE", "/nonexistent/lamb-test-aws-config".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/lamb-test-aws-credentials".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
         ]
     }
 
@@ -99,11 +103,46 @@ impl Emulator {
     }
 }
 
-/// A tiny HTTP/1.1 GET, enough for the emulator's own endpoints.
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self._child.lock() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Emulator {
+    /// Forgets the requests logged so far.
+    pub fn clear_requests(&self) {
+        http(self.port, "DELETE", "/_lamb/requests");
+    }
+
+    /// Requests that change something: every call but reads.
+    pub fn writes(&self) -> Vec<(String, String, String)> {
+        self.requests().into_iter().filter(|(method, service, action)| is_write(method, service, action)).collect()
+    }
+}
+
+/// Whether a logged request changes state in the emulator.
+pub fn is_write(method: &str, service: &str, action: &str) -> bool {
+    match service {
+        "cloudformation" | "sts" | "iam" => {
+            !(action.starts_with("Describe") || action.starts_with("List") || action.starts_with("Get") || action.starts_with("Validate"))
+        }
+        _ => !matches!(method, "GET" | "HEAD"),
+    }
+}
+
 fn http_get(port: u16, path: &str) -> String {
+    http(port, "GET", path)
+}
+
+/// A tiny HTTP/1.1 client, enough for the emulator's own endpoints.
+fn http(port: u16, method: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();

@@ -1,5 +1,8 @@
-//! Test helpers: throwaway projects in temp dirs, and running the real `lamb` binary on them.
+//! Test helpers: throwaway projects in temp dirs, running the real `lamb` binary on them, and
+//! the AWS emulator.
 #![allow(dead_code)]
+
+pub mod emulator;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -48,14 +51,17 @@ impl Project {
 
     /// Runs lamb in the project directory.
     pub fn lamb(&self, args: &[&str]) -> Run {
-        let out = Command::new(lamb_bin())
-            .args(args)
-            .current_dir(self.path())
-            .env_remove("LAMB_LOG")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        Run::from(out)
+        self.lamb_env(args, &[])
+    }
+
+    /// Runs lamb in the project directory with extra environment (the emulator's).
+    pub fn lamb_env(&self, args: &[&str], env: &[(&str, String)]) -> Run {
+        let mut cmd = Command::new(lamb_bin());
+        cmd.args(args).current_dir(self.path()).env_remove("LAMB_LOG").env_remove("AWS_PROFILE").env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().unwrap())
     }
 
     /// `lamb build -o json`, parsed; the result is checked to match `expect_ok`.

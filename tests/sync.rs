@@ -1,0 +1,354 @@
+//! `lamb deploy`, `lamb sync`, `outputs`, `invoke` and `delete` end to end against the emulator
+//! (moto server with SAM expansion; see tests/emulator/).
+
+mod common;
+
+use std::fs;
+
+use common::emulator::{Emulator, emulator};
+use common::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A copy of the example project deployed as `stack` on `emu`.
+fn deployed_example(emu: &Emulator, stack: &str) -> Project {
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", stack], &emu.env());
+    assert_eq!(run.code, 0, "deploy failed: {}", run.all());
+    p
+}
+
+/// Every function of `stack`: logical id → (name, CodeSha256, layers, environment).
+fn functions(emu: &Emulator, stack: &str) -> Vec<(String, String, String, Vec<String>, Vec<(String, String)>)> {
+    rt().block_on(async {
+        let conf = emu.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let lambda = aws_sdk_lambda::Client::new(&conf);
+        let res = cfn.list_stack_resources().stack_name(stack).send().await.unwrap();
+        let mut out = Vec::new();
+        for r in res.stack_resource_summaries() {
+            if r.resource_type() != Some("AWS::Lambda::Function") {
+                continue;
+            }
+            let name = r.physical_resource_id().unwrap().to_string();
+            let c = lambda.get_function_configuration().function_name(&name).send().await.unwrap();
+            let layers = c.layers().iter().filter_map(|l| l.arn().map(String::from)).collect();
+            let mut env: Vec<(String, String)> = c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            env.sort();
+            out.push((r.logical_resource_id().unwrap().to_string(), name, c.code_sha256().unwrap_or_default().to_string(), layers, env));
+        }
+        out.sort();
+        out
+    })
+}
+
+fn sha_of(fns: &[(String, String, String, Vec<String>, Vec<(String, String)>)], id: &str) -> String {
+    fns.iter().find(|f| f.0 == id).unwrap_or_else(|| panic!("no {id}")).2.clone()
+}
+
+fn env_of(fns: &[(String, String, String, Vec<String>, Vec<(String, String)>)], id: &str) -> Vec<(String, String)> {
+    fns.iter().find(|f| f.0 == id).unwrap().4.clone()
+}
+
+fn sync_json(p: &Project, emu: &Emulator, stack: &str, extra: &[&str]) -> (serde_json::Value, Run) {
+    let mut args = vec!["sync", "--yes", "-o", "json", "--stack-name", stack];
+    args.extend_from_slice(extra);
+    let run = p.lamb_env(&args, &emu.env());
+    let v = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.all()));
+    (v, run)
+}
+
+fn item<'a>(r: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    r["items"].as_array().unwrap().iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("no {id} in {r}"))
+}
+
+#[test]
+fn deploy_creates_the_stack_with_outputs_and_code_matching_the_local_build() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-deploy");
+    let fns = functions(emu, "t-deploy");
+    assert_eq!(fns.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["HelloMake", "HelloNode", "HelloPython", "HelloShell"]);
+    let (built, _) = p.build_json(&[]);
+    for id in ["HelloMake", "HelloNode", "HelloPython", "HelloShell"] {
+        assert_eq!(sha_of(&fns, id), code_sha(&built, id), "{id} runs the zip lamb built");
+    }
+    let python = fns.iter().find(|f| f.0 == "HelloPython").unwrap();
+    assert_eq!(python.3.len(), 1, "HelloPython uses the shared layer: {:?}", python.3);
+    assert!(env_of(&fns, "HelloPython").contains(&("STAGE".into(), "dev".into())));
+
+    let run = p.lamb_env(&["outputs", "--stack-name", "t-deploy", "-o", "json"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let keys: Vec<&str> = v["outputs"].as_array().unwrap().iter().map(|o| o["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["ApiUrl", "HelloPythonArn"]);
+    assert!(v["endpoints"][0]["url"].as_str().unwrap().ends_with("/Prod/"), "{v}");
+
+    // Deploying again with nothing changed is "no changes", not an error.
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-deploy"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("no changes: stack t-deploy is up to date"), "{}", run.stdout);
+}
+
+#[test]
+fn sync_pushes_only_the_edited_function_and_a_second_sync_writes_nothing() {
+    let emu = Emulator::start();
+    let p = deployed_example(&emu, "t-code");
+    let before = functions(&emu, "t-code");
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// edited\n"));
+    let (r, run) = sync_json(&p, &emu, "t-code", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "code", "{r}");
+    assert_eq!(item(&r, "HelloNode")["status"], "synced");
+    for id in ["HelloPython", "HelloShell", "HelloMake", "SharedLayer"] {
+        assert_eq!(item(&r, id)["status"], "unchanged", "{id}");
+    }
+    let after = functions(&emu, "t-code");
+    let (built, _) = p.build_json(&["-r", "HelloNode"]);
+    assert_eq!(sha_of(&after, "HelloNode"), code_sha(&built, "HelloNode"));
+    assert_ne!(sha_of(&after, "HelloNode"), sha_of(&before, "HelloNode"));
+    for id in ["HelloPython", "HelloShell", "HelloMake"] {
+        assert_eq!(sha_of(&after, id), sha_of(&before, id), "{id} untouched");
+    }
+
+    emu.clear_requests();
+    let (r, run) = sync_json(&p, &emu, "t-code", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(r["items"].as_array().unwrap().iter().all(|i| i["status"] == "unchanged"), "{r}");
+    let writes = emu.writes();
+    assert!(writes.is_empty(), "a sync with nothing to do wrote: {writes:?}");
+    assert!(!emu.requests().is_empty(), "the emulator logs requests");
+}
+
+#[test]
+fn a_layer_edit_republishes_it_and_repoints_its_functions() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-layer");
+    let before = functions(emu, "t-layer");
+    let old_layer = before.iter().find(|f| f.0 == "HelloPython").unwrap().3[0].clone();
+    p.write("layers/shared/shared/greeting.py", "def greet(g, who):\n    return f'{g}, {who}!'\n");
+    let (r, run) = sync_json(&p, emu, "t-layer", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let layer = item(&r, "SharedLayer");
+    assert_eq!(layer["status"], "published");
+    let new_arn = layer["version_arn"].as_str().unwrap().to_string();
+    assert_ne!(new_arn, old_layer);
+    assert_eq!(layer["updated_functions"], serde_json::json!(["HelloPython"]));
+    let after = functions(emu, "t-layer");
+    assert_eq!(after.iter().find(|f| f.0 == "HelloPython").unwrap().3, [new_arn]);
+    assert_eq!(sha_of(&after, "HelloPython"), sha_of(&before, "HelloPython"), "the function's own code is untouched");
+}
+
+#[test]
+fn template_and_parameter_changes_deploy_through_cloudformation() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-infra");
+    let t = p.read("template.yaml").replace("        GREETING: !Ref Greeting\n", "        GREETING: !Ref Greeting\n        EXTRA: added\n");
+    p.write("template.yaml", &t);
+
+    // --code refuses to deploy infrastructure, and says what it skipped.
+    let (r, run) = sync_json(&p, emu, "t-infra", &["--code"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["infra_skipped"], true);
+    assert!(r["infra_reasons"][0].as_str().unwrap().contains("Globals.Function.Environment.Variables.EXTRA is new"), "{r}");
+    assert!(!env_of(&functions(emu, "t-infra"), "HelloNode").iter().any(|(k, _)| k == "EXTRA"));
+    let human = p.lamb_env(&["sync", "--yes", "--code", "--stack-name", "t-infra"], &emu.env());
+    assert!(human.stderr.contains("infrastructure changes not deployed (--code)") && human.stderr.contains("lamb deploy"), "{}", human.stderr);
+
+    let (r, run) = sync_json(&p, emu, "t-infra", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "infra");
+    assert!(env_of(&functions(emu, "t-infra"), "HelloNode").contains(&("EXTRA".into(), "added".into())));
+
+    let (r, run) = sync_json(&p, emu, "t-infra", &["--parameter-overrides", "Greeting=Hi"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "infra");
+    assert!(r["infra_reasons"].to_string().contains("parameter Greeting is `Hi` here but `Hello` in the stack"), "{r}");
+    assert!(env_of(&functions(emu, "t-infra"), "HelloNode").contains(&("GREETING".into(), "Hi".into())));
+
+    // Back in step: the next pass is a code pass again.
+    let (r, _) = sync_json(&p, emu, "t-infra", &["--parameter-overrides", "Greeting=Hi"]);
+    assert_eq!(r["mode"], "code");
+}
+
+#[test]
+fn a_large_function_goes_through_s3() {
+    let emu = emulator();
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Big:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: big, Handler: bootstrap, Runtime: provided.al2023}\n",
+    )
+    .write("big/bootstrap", "#!/bin/sh\n");
+    // 60 MB that deflate cannot shrink.
+    let mut data = vec![0u8; 60 * 1024 * 1024];
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    fs::write(p.path().join("big/blob.bin"), &data).unwrap();
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-big", "--resolve-s3"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    p.write("big/bootstrap", "#!/bin/sh\n# v2\n");
+    let (r, run) = sync_json(&p, emu, "t-big", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let big = item(&r, "Big");
+    assert_eq!(big["status"], "synced");
+    assert!(big["bytes"].as_u64().unwrap() > 50_000_000, "{big}");
+    let (built, _) = p.build_json(&[]);
+    assert_eq!(sha_of(&functions(emu, "t-big"), "Big"), code_sha(&built, "Big"));
+    // It went up to the artifact bucket under its content hash.
+    let sha256 = resource(&built, "Big")["artifact"]["sha256"].as_str().unwrap().to_string();
+    let found = rt().block_on(async {
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&emu.sdk().await).force_path_style(true).build());
+        s3.head_object().bucket("lamb-artifacts-123456789012-us-east-1").key(format!("t-big/{sha256}.zip")).send().await.is_ok()
+    });
+    assert!(found, "the 60 MB zip was uploaded to S3 for UpdateFunctionCode");
+}
+
+#[test]
+fn first_sync_needs_yes_and_remembers_it() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-confirm");
+    let run = p.lamb_env(&["sync", "--stack-name", "t-confirm"], &emu.env());
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("first sync of stack t-confirm needs confirmation") && run.stderr.contains("--yes"), "{}", run.stderr);
+    let run = p.lamb_env(&["sync", "--stack-name", "t-confirm", "--yes"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = p.lamb_env(&["sync", "--stack-name", "t-confirm"], &emu.env());
+    assert_eq!(run.code, 0, "the answer is remembered: {}", run.all());
+}
+
+#[test]
+fn code_only_sync_of_a_missing_stack_or_function_says_to_deploy() {
+    let emu = emulator();
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["sync", "--yes", "--code", "--stack-name", "t-nostack"], &emu.env());
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("stack t-nostack does not exist; deploy it first with `lamb deploy`"), "{}", run.stderr);
+
+    let p = deployed_example(emu, "t-gone");
+    let name = functions(emu, "t-gone").into_iter().find(|f| f.0 == "HelloShell").unwrap().1;
+    rt().block_on(async { aws_sdk_lambda::Client::new(&emu.sdk().await).delete_function().function_name(&name).send().await.unwrap() });
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\n# changed\n");
+    let (r, run) = sync_json(&p, emu, "t-gone", &["--code"]);
+    assert_eq!(run.code, 1);
+    let msg = item(&r, "HelloShell")["message"].as_str().unwrap();
+    assert!(msg.contains("no longer exists in Lambda") && msg.contains("lamb deploy"), "{msg}");
+}
+
+#[test]
+fn plain_cloudformation_project_deploys_and_syncs() {
+    let emu = emulator();
+    let p = Project::empty();
+    p.write(
+        "template.json",
+        r#"{
+  "Resources": {
+    "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}}},
+    "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Code": "fn", "Handler": "index.handler", "Runtime": "nodejs20.x", "Role": {"Fn::GetAtt": ["Role", "Arn"]}}}
+  },
+  "Outputs": {"FnName": {"Value": {"Ref": "Fn"}}}
+}"#,
+    )
+    .write("fn/index.js", "exports.handler = async () => 1;\n");
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-cfn", "--resolve-s3"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("FnName"), "{}", run.stdout);
+    p.write("fn/index.js", "exports.handler = async () => 2;\n");
+    let (r, run) = sync_json(&p, emu, "t-cfn", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "code");
+    assert_eq!(item(&r, "Fn")["status"], "synced");
+    let (built, _) = p.build_json(&[]);
+    assert_eq!(sha_of(&functions(emu, "t-cfn"), "Fn"), code_sha(&built, "Fn"));
+}
+
+#[test]
+fn failed_deploys_report_reasons_and_a_rolled_back_stack_says_how_to_recover() {
+    let emu = emulator();
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties: {Code: fn, Handler: index.handler, Runtime: nodejs20.x, Role: 'arn:aws:iam::123456789012:role/does-not-exist'}\n",
+    )
+    .write("fn/index.js", "x");
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-fail", "--resolve-s3"], &emu.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("deploy of stack t-fail failed: the stack is ROLLBACK_COMPLETE"), "{}", run.stderr);
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-fail", "--resolve-s3"], &emu.env());
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("stack t-fail is ROLLBACK_COMPLETE") && run.stderr.contains("lamb delete"), "{}", run.stderr);
+    let run = p.lamb_env(&["delete", "--stack-name", "t-fail", "--yes"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[test]
+fn no_execute_changeset_leaves_the_stack_alone() {
+    let emu = emulator();
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-noexec", "--no-execute-changeset"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("change set for t-noexec created, not executed"), "{}", run.stdout);
+    let exists = rt().block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+        cfn.describe_stacks().stack_name("t-noexec").send().await.ok().and_then(|o| o.stacks().first().and_then(|s| s.stack_status().map(|s| s.as_str().to_string())))
+    });
+    assert_eq!(exists.as_deref(), Some("REVIEW_IN_PROGRESS"));
+}
+
+#[test]
+fn delete_removes_the_stack_and_purges_lambs_uploads() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-delete");
+    let run = p.lamb_env(&["delete", "--stack-name", "t-delete"], &emu.env());
+    assert_eq!(run.code, 1, "no terminal to confirm on: {}", run.all());
+    assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
+    let run = p.lamb_env(&["delete", "--stack-name", "t-delete", "--yes", "--purge-artifacts"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let (stack, objects) = rt().block_on(async {
+        let conf = emu.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+        let stack = cfn.describe_stacks().stack_name("t-delete").send().await.ok().and_then(|o| o.stacks().first().and_then(|s| s.stack_status().map(|s| s.as_str().to_string())));
+        let objects = s3.list_objects_v2().bucket("lamb-artifacts-123456789012-us-east-1").prefix("t-delete/").send().await.unwrap().key_count();
+        (stack, objects)
+    });
+    assert!(stack.is_none() || stack.as_deref() == Some("DELETE_COMPLETE"), "{stack:?}");
+    assert_eq!(objects, Some(0));
+}
+
+#[test]
+fn invoke_reports_the_function_error() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-invoke");
+    p.write("event.json", "{\"hello\": 1}");
+    let run = p.lamb_env(&["invoke", "HelloNode", "--event", "event.json", "--stack-name", "t-invoke"], &emu.env());
+    // The emulator has no Docker to run functions: its answer is a function error, which lamb
+    // reports as such.
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("the function returned an error"), "{}", run.stderr);
+    let run = p.lamb_env(&["invoke", "Nope", "--stack-name", "t-invoke"], &emu.env());
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn missing_credentials_are_one_clear_error() {
+    let emu = emulator();
+    let p = Project::example("hello");
+    let env: Vec<(&str, String)> =
+        emu.env().into_iter().filter(|(k, _)| *k != "AWS_ACCESS_KEY_ID" && *k != "AWS_SECRET_ACCESS_KEY").collect();
+    let started = std::time::Instant::now();
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "t-creds", "-r", "HelloShell"], &env);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no usable AWS credentials") && run.stderr.contains("aws sso login"), "{}", run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "no retry storm");
+}
