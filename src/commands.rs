@@ -162,7 +162,8 @@ pub fn sync(args: SyncArgs, quiet: bool) -> Result<(), Error> {
     let ids = ctx.project.with_layers_of(&ids);
     let report = build_all(&ctx.project, ids.clone(), cpus(), args.follow_external_symlinks)?;
     let ui = TermUi { quiet: quiet || args.output == Format::Json };
-    let opts = SyncOptions { ids, code_only: args.code, yes: args.yes, jobs: usize::from(args.jobs) };
+    let opts =
+        SyncOptions { ids, code_only: args.code, yes: args.yes, verify: args.verify, jobs: usize::from(args.jobs) };
     let rt = runtime()?;
     let result = rt.block_on(async {
         let aws = Aws::connect(&ctx.cfg.aws).await?;

@@ -115,7 +115,12 @@ fn init_logging(g: &GlobalArgs) {
             _ => "trace",
         }
     };
-    let filter = EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // The SDK's own debug logs show request headers (session tokens among them): they stay
+    // at warn unless LAMB_LOG asks for them explicitly.
+    let default = format!(
+        "{level},aws_smithy_runtime=warn,aws_smithy_http_client=warn,aws_config=warn,aws_sigv4=warn,hyper=warn,hyper_util=warn,rustls=warn"
+    );
+    let filter = EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match g.log_format {
         LogFormat::Json => builder.json().try_init(),

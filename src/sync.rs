@@ -32,6 +32,8 @@ pub struct SyncOptions {
     pub code_only: bool,
     /// Skip the first-sync confirmation.
     pub yes: bool,
+    /// Read every function's state from Lambda rather than trusting lamb's record.
+    pub verify: bool,
     pub jobs: usize,
 }
 
@@ -167,7 +169,12 @@ async fn infra_differences(
 
 /// Names the first place where two templates differ, as a path (`Resources.Fn.Properties...`).
 fn first_difference(a: &crate::project::value::Value, b: &crate::project::value::Value) -> String {
-    fn walk(a: &crate::project::value::Value, b: &crate::project::value::Value, path: &str, depth: usize) -> Option<String> {
+    fn walk(
+        a: &crate::project::value::Value,
+        b: &crate::project::value::Value,
+        path: &str,
+        depth: usize,
+    ) -> Option<String> {
         if a == b {
             return None;
         }
@@ -186,9 +193,9 @@ fn first_difference(a: &crate::project::value::Value, b: &crate::project::value:
                 }
             }
         }
-        bm.keys().find(|k| !am.contains_key(*k)).map(|k| {
-            if path.is_empty() { format!("{k} was removed") } else { format!("{path}.{k} was removed") }
-        })
+        bm.keys()
+            .find(|k| !am.contains_key(*k))
+            .map(|k| if path.is_empty() { format!("{k} was removed") } else { format!("{path}.{k} was removed") })
     }
     walk(a, b, "", 5).unwrap_or_else(|| "the documents differ".into())
 }
@@ -214,12 +221,20 @@ pub async fn run(
     if let Some(i) = &info {
         deploy::check_updatable(i)?;
     }
-    let resources = match &info {
-        Some(_) => cfn.resources(&stack).await?,
-        None => Vec::new(),
-    };
-    let physical = deploy::physical_ids(project, &resources);
     let wanted = |id: &str| opts.ids.is_empty() || opts.ids.iter().any(|w| w == id);
+    // lamb's record of the stack holds while nobody else has updated the stack since.
+    let trusted =
+        !opts.verify && info.as_ref().zip(st.infra.as_ref()).is_some_and(|(i, r)| r.stack_updated == i.updated);
+    let recorded_all =
+        project.functions.iter().filter(|f| wanted(&f.res.id)).all(|f| st.functions.contains_key(&f.res.id))
+            && project.layers.iter().filter(|l| wanted(&l.res.id)).all(|l| st.layers.contains_key(&l.res.id));
+    let physical: HashMap<String, String> = if trusted && recorded_all {
+        st.functions.iter().map(|(id, r)| (id.clone(), r.physical.clone())).collect()
+    } else if info.is_some() {
+        deploy::physical_ids(project, &cfn.resources(&stack).await?)
+    } else {
+        HashMap::new()
+    };
     let missing: Vec<String> = project
         .functions
         .iter()
@@ -233,8 +248,11 @@ pub async fn run(
     let mut infra_reasons = Vec::new();
     if let Some(i) = &info {
         let recorded = st.infra.as_ref().map(|r| (r.fingerprint.as_str(), r.stack_updated.as_str()));
-        if !plan::infra_known_current(&fingerprint, recorded, &i.updated) {
+        if plan::infra_known_current(&fingerprint, recorded, &i.updated) {
+            tracing::debug!(stack = %stack, "infrastructure matches lamb's last deploy; no template comparison needed");
+        } else {
             infra_reasons = infra_differences(&cfn, project, &stack, &i.parameters).await?;
+            tracing::debug!(stack = %stack, reasons = ?infra_reasons, "compared the template with the deployed one");
             if infra_reasons.is_empty() {
                 st.infra = Some(InfraRecord {
                     fingerprint: fingerprint.clone(),
@@ -307,9 +325,6 @@ pub async fn run(
 
     let mut items: Vec<ItemReport> = Vec::new();
 
-    // Remote state of every deployed function (layers may touch functions outside --resource-id).
-    let remote = fetch_remote(&lambda, &physical, project, opts.jobs).await;
-
     // Layers first: publish changed ones, remember old version → new version.
     let mut swaps: HashMap<String, String> = HashMap::new();
     for l in project.layers.iter().filter(|l| wanted(&l.res.id)) {
@@ -361,6 +376,22 @@ pub async fn run(
         }
     }
 
+    // What Lambda runs now, read only where lamb's record cannot answer: a changed build, a
+    // stack someone else updated, or a republished layer (which may touch functions outside
+    // --resource-id).
+    let read: Vec<String> = project
+        .functions
+        .iter()
+        .filter(|f| {
+            let local = report_of(report, &f.res.id).and_then(|r| r.artifact.as_ref()).map(|a| a.code_sha256.as_str());
+            let recorded = st.functions.get(&f.res.id).map(|r| r.code_sha256.as_str());
+            (wanted(&f.res.id) || !swaps.is_empty())
+                && plan::needs_remote_read(local, recorded, trusted, !swaps.is_empty())
+        })
+        .map(|f| f.res.id.clone())
+        .collect();
+    let remote = fetch_remote(&lambda, &physical, &read, opts.jobs).await;
+
     // Functions: one task each, bounded.
     let limit = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -373,6 +404,21 @@ pub async fn run(
             continue;
         }
         let Some(r) = report_of(report, &id) else { continue };
+        if !read.contains(&id) {
+            // lamb's record says Lambda runs exactly this build: nothing to read or write.
+            if selected {
+                let failed = r.status == crate::engine::Status::Failed;
+                let status = match (&r.artifact, failed) {
+                    (_, true) => SyncStatus::Failed,
+                    (Some(_), false) => SyncStatus::Unchanged,
+                    (None, false) => SyncStatus::Skipped,
+                };
+                let mut it = item(r, status, None, r.message.clone());
+                it.physical = physical.get(&id).cloned();
+                items.push(it);
+            }
+            continue;
+        }
         let remote_fn: Option<&RemoteFunction> = remote.get(&id).and_then(|r| r.as_ref().ok()).and_then(|r| r.as_ref());
         if let Some(Err(e)) = remote.get(&id) {
             items.push(item(r, SyncStatus::Failed, None, Some(e.to_string())));
@@ -386,9 +432,23 @@ pub async fn run(
         let state_in =
             FunctionState { local_sha, remote: remote_fn.map(|rf| (rf.code_sha256.as_str(), rf.layers.as_slice())) };
         let action = plan::function_action(&state_in, &swaps);
+        tracing::debug!(function = %id, ?action, "planned");
         let physical_name = physical.get(&id).cloned();
         match action {
             FunctionAction::Unchanged => {
+                // Lambda already runs this build: remember that, so the next pass need not ask.
+                if let (Some(phys), Some(sha)) = (&physical_name, local_sha) {
+                    let rec = st.functions.entry(id.clone()).or_insert_with(|| FunctionRecord {
+                        physical: phys.clone(),
+                        code_sha256: String::new(),
+                        via: "sync".into(),
+                        synced_at: state::now_secs(),
+                        duration_ms: 0,
+                        error: None,
+                    });
+                    rec.code_sha256 = sha.to_string();
+                    rec.error = None;
+                }
                 if selected {
                     let mut it = item(r, SyncStatus::Unchanged, None, None);
                     it.physical = physical_name;
@@ -534,17 +594,12 @@ fn item(r: &ResourceReport, status: SyncStatus, version_arn: Option<String>, mes
 
 type Remote = HashMap<String, Result<Option<RemoteFunction>, AwsError>>;
 
-async fn fetch_remote(
-    lambda: &LambdaApi,
-    physical: &HashMap<String, String>,
-    project: &Project,
-    jobs: usize,
-) -> Remote {
+async fn fetch_remote(lambda: &LambdaApi, physical: &HashMap<String, String>, ids: &[String], jobs: usize) -> Remote {
     let limit = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for f in &project.functions {
-        let Some(name) = physical.get(&f.res.id).cloned() else { continue };
-        let (lambda, limit, id) = (lambda.clone(), limit.clone(), f.res.id.clone());
+    for id in ids {
+        let Some(name) = physical.get(id).cloned() else { continue };
+        let (lambda, limit, id) = (lambda.clone(), limit.clone(), id.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire().await;
             (id, lambda.get(&name).await)

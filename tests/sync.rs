@@ -41,7 +41,13 @@ fn functions(emu: &Emulator, stack: &str) -> Vec<(String, String, String, Vec<St
                 .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default();
             env.sort();
-            out.push((r.logical_resource_id().unwrap().to_string(), name, c.code_sha256().unwrap_or_default().to_string(), layers, env));
+            out.push((
+                r.logical_resource_id().unwrap().to_string(),
+                name,
+                c.code_sha256().unwrap_or_default().to_string(),
+                layers,
+                env,
+            ));
         }
         out.sort();
         out
@@ -73,7 +79,10 @@ fn deploy_creates_the_stack_with_outputs_and_code_matching_the_local_build() {
     let emu = emulator();
     let p = deployed_example(emu, "t-deploy");
     let fns = functions(emu, "t-deploy");
-    assert_eq!(fns.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["HelloMake", "HelloNode", "HelloPython", "HelloShell"]);
+    assert_eq!(
+        fns.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["HelloMake", "HelloNode", "HelloPython", "HelloShell"]
+    );
     let (built, _) = p.build_json(&[]);
     for id in ["HelloMake", "HelloNode", "HelloPython", "HelloShell"] {
         assert_eq!(sha_of(&fns, id), code_sha(&built, id), "{id} runs the zip lamb built");
@@ -148,17 +157,26 @@ fn a_layer_edit_republishes_it_and_repoints_its_functions() {
 fn template_and_parameter_changes_deploy_through_cloudformation() {
     let emu = emulator();
     let p = deployed_example(emu, "t-infra");
-    let t = p.read("template.yaml").replace("        GREETING: !Ref Greeting\n", "        GREETING: !Ref Greeting\n        EXTRA: added\n");
+    let t = p
+        .read("template.yaml")
+        .replace("        GREETING: !Ref Greeting\n", "        GREETING: !Ref Greeting\n        EXTRA: added\n");
     p.write("template.yaml", &t);
 
     // --code refuses to deploy infrastructure, and says what it skipped.
     let (r, run) = sync_json(&p, emu, "t-infra", &["--code"]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(r["infra_skipped"], true);
-    assert!(r["infra_reasons"][0].as_str().unwrap().contains("Globals.Function.Environment.Variables.EXTRA is new"), "{r}");
+    assert!(
+        r["infra_reasons"][0].as_str().unwrap().contains("Globals.Function.Environment.Variables.EXTRA is new"),
+        "{r}"
+    );
     assert!(!env_of(&functions(emu, "t-infra"), "HelloNode").iter().any(|(k, _)| k == "EXTRA"));
     let human = p.lamb_env(&["sync", "--yes", "--code", "--stack-name", "t-infra"], &emu.env());
-    assert!(human.stderr.contains("infrastructure changes not deployed (--code)") && human.stderr.contains("lamb deploy"), "{}", human.stderr);
+    assert!(
+        human.stderr.contains("infrastructure changes not deployed (--code)") && human.stderr.contains("lamb deploy"),
+        "{}",
+        human.stderr
+    );
 
     let (r, run) = sync_json(&p, emu, "t-infra", &[]);
     assert_eq!(run.code, 0, "{}", run.all());
@@ -208,8 +226,15 @@ fn a_large_function_goes_through_s3() {
     // It went up to the artifact bucket under its content hash.
     let sha256 = resource(&built, "Big")["artifact"]["sha256"].as_str().unwrap().to_string();
     let found = rt().block_on(async {
-        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&emu.sdk().await).force_path_style(true).build());
-        s3.head_object().bucket("lamb-artifacts-123456789012-us-east-1").key(format!("t-big/{sha256}.zip")).send().await.is_ok()
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&emu.sdk().await).force_path_style(true).build(),
+        );
+        s3.head_object()
+            .bucket("lamb-artifacts-123456789012-us-east-1")
+            .key(format!("t-big/{sha256}.zip"))
+            .send()
+            .await
+            .is_ok()
     });
     assert!(found, "the 60 MB zip was uploaded to S3 for UpdateFunctionCode");
 }
@@ -220,7 +245,11 @@ fn first_sync_needs_yes_and_remembers_it() {
     let p = deployed_example(emu, "t-confirm");
     let run = p.lamb_env(&["sync", "--stack-name", "t-confirm"], &emu.env());
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("first sync of stack t-confirm needs confirmation") && run.stderr.contains("--yes"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("first sync of stack t-confirm needs confirmation") && run.stderr.contains("--yes"),
+        "{}",
+        run.stderr
+    );
     let run = p.lamb_env(&["sync", "--stack-name", "t-confirm", "--yes"], &emu.env());
     assert_eq!(run.code, 0, "{}", run.all());
     let run = p.lamb_env(&["sync", "--stack-name", "t-confirm"], &emu.env());
@@ -233,11 +262,17 @@ fn code_only_sync_of_a_missing_stack_or_function_says_to_deploy() {
     let p = Project::example("hello");
     let run = p.lamb_env(&["sync", "--yes", "--code", "--stack-name", "t-nostack"], &emu.env());
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("stack t-nostack does not exist; deploy it first with `lamb deploy`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("stack t-nostack does not exist; deploy it first with `lamb deploy`"),
+        "{}",
+        run.stderr
+    );
 
     let p = deployed_example(emu, "t-gone");
     let name = functions(emu, "t-gone").into_iter().find(|f| f.0 == "HelloShell").unwrap().1;
-    rt().block_on(async { aws_sdk_lambda::Client::new(&emu.sdk().await).delete_function().function_name(&name).send().await.unwrap() });
+    rt().block_on(async {
+        aws_sdk_lambda::Client::new(&emu.sdk().await).delete_function().function_name(&name).send().await.unwrap()
+    });
     p.write("functions/hello_shell/bootstrap", "#!/bin/sh\n# changed\n");
     let (r, run) = sync_json(&p, emu, "t-gone", &["--code"]);
     assert_eq!(run.code, 1);
@@ -286,7 +321,11 @@ fn failed_deploys_report_reasons_and_a_rolled_back_stack_says_how_to_recover() {
     assert!(run.stderr.contains("deploy of stack t-fail failed: the stack is ROLLBACK_COMPLETE"), "{}", run.stderr);
     let run = p.lamb_env(&["deploy", "--stack-name", "t-fail", "--resolve-s3"], &emu.env());
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("stack t-fail is ROLLBACK_COMPLETE") && run.stderr.contains("lamb delete"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("stack t-fail is ROLLBACK_COMPLETE") && run.stderr.contains("lamb delete"),
+        "{}",
+        run.stderr
+    );
     let run = p.lamb_env(&["delete", "--stack-name", "t-fail", "--yes"], &emu.env());
     assert_eq!(run.code, 0, "{}", run.all());
 }
@@ -300,7 +339,12 @@ fn no_execute_changeset_leaves_the_stack_alone() {
     assert!(run.stdout.contains("change set for t-noexec created, not executed"), "{}", run.stdout);
     let exists = rt().block_on(async {
         let cfn = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
-        cfn.describe_stacks().stack_name("t-noexec").send().await.ok().and_then(|o| o.stacks().first().and_then(|s| s.stack_status().map(|s| s.as_str().to_string())))
+        cfn.describe_stacks()
+            .stack_name("t-noexec")
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.stacks().first().and_then(|s| s.stack_status().map(|s| s.as_str().to_string())))
     });
     assert_eq!(exists.as_deref(), Some("REVIEW_IN_PROGRESS"));
 }
@@ -318,8 +362,21 @@ fn delete_removes_the_stack_and_purges_lambs_uploads() {
         let conf = emu.sdk().await;
         let cfn = aws_sdk_cloudformation::Client::new(&conf);
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
-        let stack = cfn.describe_stacks().stack_name("t-delete").send().await.ok().and_then(|o| o.stacks().first().and_then(|s| s.stack_status().map(|s| s.as_str().to_string())));
-        let objects = s3.list_objects_v2().bucket("lamb-artifacts-123456789012-us-east-1").prefix("t-delete/").send().await.unwrap().key_count();
+        let stack = cfn
+            .describe_stacks()
+            .stack_name("t-delete")
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.stacks().first().and_then(|s| s.stack_status().map(|s| s.as_str().to_string())));
+        let objects = s3
+            .list_objects_v2()
+            .bucket("lamb-artifacts-123456789012-us-east-1")
+            .prefix("t-delete/")
+            .send()
+            .await
+            .unwrap()
+            .key_count();
         (stack, objects)
     });
     assert!(stack.is_none() || stack.as_deref() == Some("DELETE_COMPLETE"), "{stack:?}");
@@ -351,4 +408,35 @@ fn missing_credentials_are_one_clear_error() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("no usable AWS credentials") && run.stderr.contains("aws sso login"), "{}", run.stderr);
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "no retry storm");
+}
+
+#[test]
+fn code_changed_outside_lamb_is_left_alone_until_verify_pushes_it_back() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-drift");
+    sync_json(&p, emu, "t-drift", &[]);
+    let name = functions(emu, "t-drift").into_iter().find(|f| f.0 == "HelloShell").unwrap().1;
+    let (built, _) = p.build_json(&["-r", "HelloMake"]);
+    // Someone pushes other code to HelloShell directly.
+    let other = fs::read(artifact_path(&built, "HelloMake")).unwrap();
+    rt().block_on(async {
+        let lambda = aws_sdk_lambda::Client::new(&emu.sdk().await);
+        lambda
+            .update_function_code()
+            .function_name(&name)
+            .zip_file(aws_sdk_lambda::primitives::Blob::new(other))
+            .send()
+            .await
+            .unwrap();
+    });
+    // The local code did not change: a plain sync trusts its record and writes nothing.
+    let (r, _) = sync_json(&p, emu, "t-drift", &[]);
+    assert_eq!(item(&r, "HelloShell")["status"], "unchanged");
+    assert_eq!(sha_of(&functions(emu, "t-drift"), "HelloShell"), code_sha(&built, "HelloMake"));
+    // --verify asks Lambda, finds the drift and pushes the local build back.
+    let (r, run) = sync_json(&p, emu, "t-drift", &["--verify"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(item(&r, "HelloShell")["status"], "synced");
+    let (mine, _) = p.build_json(&["-r", "HelloShell"]);
+    assert_eq!(sha_of(&functions(emu, "t-drift"), "HelloShell"), code_sha(&mine, "HelloShell"));
 }

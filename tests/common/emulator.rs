@@ -55,7 +55,11 @@ impl Emulator {
             {
                 break p;
             }
-            assert!(Instant::now() < deadline, "the emulator did not start; see {}", dir.join("emulator.log").display());
+            assert!(
+                Instant::now() < deadline,
+                "the emulator did not start; see {}",
+                dir.join("emulator.log").display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         Emulator { port, endpoint: format!("http://127.0.0.1:{port}"), _child: Mutex::new(child) }
@@ -88,7 +92,8 @@ impl Emulator {
     /// Requests the emulator received since the last reset: (method, service, action).
     pub fn requests(&self) -> Vec<(String, String, String)> {
         let body = http_get(self.port, "/_lamb/requests");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /_lamb/requests ({e}): {body}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /_lamb/requests ({e}): {body}"));
         v.as_array()
             .unwrap()
             .iter()
@@ -128,7 +133,10 @@ impl Emulator {
 pub fn is_write(method: &str, service: &str, action: &str) -> bool {
     match service {
         "cloudformation" | "sts" | "iam" => {
-            !(action.starts_with("Describe") || action.starts_with("List") || action.starts_with("Get") || action.starts_with("Validate"))
+            !(action.starts_with("Describe")
+                || action.starts_with("List")
+                || action.starts_with("Get")
+                || action.starts_with("Validate"))
         }
         _ => !matches!(method, "GET" | "HEAD"),
     }
