@@ -20,8 +20,18 @@ fn deployed_example(emu: &Emulator, stack: &str) -> Project {
     p
 }
 
-/// Every function of `stack`: logical id → (name, CodeSha256, layers, environment).
-fn functions(emu: &Emulator, stack: &str) -> Vec<(String, String, String, Vec<String>, Vec<(String, String)>)> {
+/// A function as Lambda has it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Deployed {
+    logical: String,
+    name: String,
+    sha: String,
+    layers: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// Every function of `stack`, by logical id.
+fn functions(emu: &Emulator, stack: &str) -> Vec<Deployed> {
     rt().block_on(async {
         let conf = emu.sdk().await;
         let cfn = aws_sdk_cloudformation::Client::new(&conf);
@@ -41,25 +51,29 @@ fn functions(emu: &Emulator, stack: &str) -> Vec<(String, String, String, Vec<St
                 .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default();
             env.sort();
-            out.push((
-                r.logical_resource_id().unwrap().to_string(),
+            out.push(Deployed {
+                logical: r.logical_resource_id().unwrap().to_string(),
                 name,
-                c.code_sha256().unwrap_or_default().to_string(),
+                sha: c.code_sha256().unwrap_or_default().to_string(),
                 layers,
                 env,
-            ));
+            });
         }
         out.sort();
         out
     })
 }
 
-fn sha_of(fns: &[(String, String, String, Vec<String>, Vec<(String, String)>)], id: &str) -> String {
-    fns.iter().find(|f| f.0 == id).unwrap_or_else(|| panic!("no {id}")).2.clone()
+fn find<'a>(fns: &'a [Deployed], id: &str) -> &'a Deployed {
+    fns.iter().find(|f| f.logical == id).unwrap_or_else(|| panic!("no {id}"))
 }
 
-fn env_of(fns: &[(String, String, String, Vec<String>, Vec<(String, String)>)], id: &str) -> Vec<(String, String)> {
-    fns.iter().find(|f| f.0 == id).unwrap().4.clone()
+fn sha_of(fns: &[Deployed], id: &str) -> String {
+    find(fns, id).sha.clone()
+}
+
+fn env_of(fns: &[Deployed], id: &str) -> Vec<(String, String)> {
+    find(fns, id).env.clone()
 }
 
 fn sync_json(p: &Project, emu: &Emulator, stack: &str, extra: &[&str]) -> (serde_json::Value, Run) {
@@ -80,15 +94,15 @@ fn deploy_creates_the_stack_with_outputs_and_code_matching_the_local_build() {
     let p = deployed_example(emu, "t-deploy");
     let fns = functions(emu, "t-deploy");
     assert_eq!(
-        fns.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        fns.iter().map(|f| f.logical.as_str()).collect::<Vec<_>>(),
         ["HelloMake", "HelloNode", "HelloPython", "HelloShell"]
     );
     let (built, _) = p.build_json(&[]);
     for id in ["HelloMake", "HelloNode", "HelloPython", "HelloShell"] {
         assert_eq!(sha_of(&fns, id), code_sha(&built, id), "{id} runs the zip lamb built");
     }
-    let python = fns.iter().find(|f| f.0 == "HelloPython").unwrap();
-    assert_eq!(python.3.len(), 1, "HelloPython uses the shared layer: {:?}", python.3);
+    let python = find(&fns, "HelloPython");
+    assert_eq!(python.layers.len(), 1, "HelloPython uses the shared layer: {:?}", python.layers);
     assert!(env_of(&fns, "HelloPython").contains(&("STAGE".into(), "dev".into())));
 
     let run = p.lamb_env(&["outputs", "--stack-name", "t-deploy", "-o", "json"], &emu.env());
@@ -139,7 +153,7 @@ fn a_layer_edit_republishes_it_and_repoints_its_functions() {
     let emu = emulator();
     let p = deployed_example(emu, "t-layer");
     let before = functions(emu, "t-layer");
-    let old_layer = before.iter().find(|f| f.0 == "HelloPython").unwrap().3[0].clone();
+    let old_layer = find(&before, "HelloPython").layers[0].clone();
     p.write("layers/shared/shared/greeting.py", "def greet(g, who):\n    return f'{g}, {who}!'\n");
     let (r, run) = sync_json(&p, emu, "t-layer", &[]);
     assert_eq!(run.code, 0, "{}", run.all());
@@ -149,7 +163,7 @@ fn a_layer_edit_republishes_it_and_repoints_its_functions() {
     assert_ne!(new_arn, old_layer);
     assert_eq!(layer["updated_functions"], serde_json::json!(["HelloPython"]));
     let after = functions(emu, "t-layer");
-    assert_eq!(after.iter().find(|f| f.0 == "HelloPython").unwrap().3, [new_arn]);
+    assert_eq!(find(&after, "HelloPython").layers, [new_arn]);
     assert_eq!(sha_of(&after, "HelloPython"), sha_of(&before, "HelloPython"), "the function's own code is untouched");
 }
 
@@ -269,7 +283,7 @@ fn code_only_sync_of_a_missing_stack_or_function_says_to_deploy() {
     );
 
     let p = deployed_example(emu, "t-gone");
-    let name = functions(emu, "t-gone").into_iter().find(|f| f.0 == "HelloShell").unwrap().1;
+    let name = find(&functions(emu, "t-gone"), "HelloShell").name.clone();
     rt().block_on(async {
         aws_sdk_lambda::Client::new(&emu.sdk().await).delete_function().function_name(&name).send().await.unwrap()
     });
@@ -415,7 +429,7 @@ fn code_changed_outside_lamb_is_left_alone_until_verify_pushes_it_back() {
     let emu = emulator();
     let p = deployed_example(emu, "t-drift");
     sync_json(&p, emu, "t-drift", &[]);
-    let name = functions(emu, "t-drift").into_iter().find(|f| f.0 == "HelloShell").unwrap().1;
+    let name = find(&functions(emu, "t-drift"), "HelloShell").name.clone();
     let (built, _) = p.build_json(&["-r", "HelloMake"]);
     // Someone pushes other code to HelloShell directly.
     let other = fs::read(artifact_path(&built, "HelloMake")).unwrap();
