@@ -203,9 +203,6 @@ pub struct SyncArgs {
     /// Do not ask before the first sync of a stack (sync updates code outside CloudFormation)
     #[arg(short, long)]
     pub yes: bool,
-    /// Ask Lambda what every function runs instead of trusting lamb's record (finds code changed outside lamb)
-    #[arg(long)]
-    pub verify: bool,
     /// Functions updated at once
     #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,

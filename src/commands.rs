@@ -138,6 +138,12 @@ fn print_deploy(outcome: &DeployOutcome, format: Format) {
     } else {
         emit(&format!("deployed stack {}: {} in {}", outcome.stack, outcome.status, duration(outcome.duration_ms)));
     }
+    if !outcome.converged.is_empty() {
+        emit(&format!(
+            "pushed code CloudFormation left as it was (synced since the last deploy): {}",
+            outcome.converged.join(", ")
+        ));
+    }
     print_outputs(&outcome.outputs);
 }
 
@@ -161,13 +167,22 @@ pub fn sync(args: SyncArgs, quiet: bool) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let ids = ctx.project.with_layers_of(&ids);
     let report = build_all(&ctx.project, ids.clone(), cpus(), args.follow_external_symlinks)?;
+    let full_build = || {
+        let opts = BuildOptions {
+            ids: Vec::new(),
+            force: false,
+            dry_run: false,
+            jobs: cpus(),
+            follow_external_symlinks: args.follow_external_symlinks,
+        };
+        engine::build(&ctx.project, &opts, &engine::Silent)
+    };
     let ui = TermUi { quiet: quiet || args.output == Format::Json };
-    let opts =
-        SyncOptions { ids, code_only: args.code, yes: args.yes, verify: args.verify, jobs: usize::from(args.jobs) };
+    let opts = SyncOptions { ids, code_only: args.code, yes: args.yes, jobs: usize::from(args.jobs) };
     let rt = runtime()?;
     let result = rt.block_on(async {
         let aws = Aws::connect(&ctx.cfg.aws).await?;
-        crate::sync::run(&aws, &ctx.project, &report, &ctx.cfg, &opts, &ctx.pc.root.join(LAMB_DIR), &ui)
+        crate::sync::run(&aws, &ctx.project, &report, &full_build, &ctx.cfg, &opts, &ctx.pc.root.join(LAMB_DIR), &ui)
             .await
             .map_err(Error::from)
     })?;

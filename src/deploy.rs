@@ -17,7 +17,7 @@ use crate::config::{Bucket, StackConfig};
 use crate::engine::{BuildReport, Kind, Status};
 use crate::infra::{self, Location};
 use crate::project::{Project, ProjectError};
-use crate::state::{self, FunctionRecord, InfraRecord, LayerRecord, StackState, StateError};
+use crate::state::{self, InfraRecord, LayerRecord, StackState, StateError};
 
 /// Templates larger than this go to CloudFormation through S3.
 const MAX_TEMPLATE_BODY: usize = 51_200;
@@ -42,6 +42,8 @@ pub enum DeployError {
     Failed { stack: String, status: String, reasons: String },
     #[error("change set not executed: {0}")]
     Declined(String),
+    #[error("stack {stack} is deployed, but bringing its functions' code in line failed:\n{details}")]
+    Push { stack: String, details: String },
 }
 
 /// What a deploy shows as it goes.
@@ -63,6 +65,9 @@ pub struct DeployOutcome {
     pub uploaded: usize,
     pub already_uploaded: usize,
     pub outputs: Vec<OutputRow>,
+    /// Functions whose code (or layers) lamb pushed after CloudFormation left them different
+    /// from the build, e.g. code synced since the last deploy and reverted locally.
+    pub converged: Vec<String>,
     pub duration_ms: u64,
 }
 
@@ -94,11 +99,8 @@ pub async fn resolve_bucket(aws: &Aws, cfg: &StackConfig, state: &StackState) ->
         // Not configured for this command: the bucket the last deploy of this stack used.
         Bucket::Unset => state.bucket.clone().ok_or(DeployError::NoBucket),
         Bucket::Managed => {
-            if let Some(b) = &state.bucket
-                && b.starts_with("lamb-artifacts-")
-            {
-                return Ok(b.clone());
-            }
+            // The account decides the bucket's name: asked every time, so a profile switch
+            // never sends code to another account's bucket.
             let sts = aws_sdk_sts::Client::new(&aws.sts_config);
             let who = sts.get_caller_identity().send().await.map_err(|e| aws.err("GetCallerIdentity", e))?;
             let account = who.account().unwrap_or("unknown");
@@ -164,10 +166,12 @@ pub async fn deploy(
     let cfn = crate::aws::cloudformation::CfnApi::new(aws.cfn.clone(), aws.profile.clone());
     let s3 = S3Api { client: aws.s3.clone(), profile: aws.profile.clone() };
     let stack = &cfg.stack_name;
-    let mut st = StackState::load(lamb_dir, stack, &aws.region)?;
+    let _lock = StackState::lock(lamb_dir, stack, &aws.region)?;
 
     // Refuse states CloudFormation would refuse, with the way out, before uploading anything.
     let existing = cfn.describe(stack).await?;
+    let mut st = StackState::load(lamb_dir, stack, &aws.region)?
+        .for_account(existing.as_ref().and_then(|s| crate::sync::account_of(&s.id)));
     let create = match &existing {
         None => true,
         Some(s) if s.status == "REVIEW_IN_PROGRESS" => true,
@@ -227,23 +231,15 @@ pub async fn deploy(
         (Some(root_body), None)
     };
 
-    let declared: Vec<&String> = project.root_stack().parameters.keys().collect();
-    let parameters: Vec<(String, String)> = project
-        .root_stack()
-        .parameters
-        .iter()
-        .filter(|(k, _)| declared.contains(k))
-        .map(|(k, v)| {
-            let v = match v {
-                crate::project::intrinsics::ParamValue::String(s) => s.clone(),
-                crate::project::intrinsics::ParamValue::List(items) => items.join(","),
-            };
-            (k.clone(), v)
-        })
-        .collect();
+    let parameters: Vec<(String, String)> =
+        project.root_stack().parameters.iter().map(|(k, v)| (k.clone(), v.as_cfn_string())).collect();
     let request = ChangeSetRequest {
         stack: stack.clone(),
-        name: format!("lamb-{}", state::now_secs()),
+        name: format!(
+            "lamb-{}-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
+            std::process::id()
+        ),
         create,
         template_body,
         template_url,
@@ -257,15 +253,39 @@ pub async fn deploy(
         Ok(id) => id,
         // Some CloudFormation implementations refuse an empty change set outright.
         Err(AwsError::Service { message, .. }) if crate::aws::cloudformation::is_no_changes(&message) => {
-            return finish_unchanged(&cfn, project, report, cfg, lamb_dir, st, fingerprint, uploaded, already, started)
-                .await;
+            return finish_unchanged(
+                aws,
+                &cfn,
+                project,
+                report,
+                cfg,
+                lamb_dir,
+                st,
+                fingerprint,
+                uploaded,
+                already,
+                started,
+            )
+            .await;
         }
         Err(e) => return Err(e.into()),
     };
     let changes = match cfn.wait_change_set(stack, &id).await? {
         ChangeSetOutcome::NoChanges => {
-            return finish_unchanged(&cfn, project, report, cfg, lamb_dir, st, fingerprint, uploaded, already, started)
-                .await;
+            return finish_unchanged(
+                aws,
+                &cfn,
+                project,
+                report,
+                cfg,
+                lamb_dir,
+                st,
+                fingerprint,
+                uploaded,
+                already,
+                started,
+            )
+            .await;
         }
         ChangeSetOutcome::Ready(changes) => changes,
     };
@@ -290,12 +310,18 @@ pub async fn deploy(
             uploaded,
             already_uploaded: already,
             outputs: Vec::new(),
+            converged: Vec::new(),
             duration_ms: started.elapsed().as_millis() as u64,
         });
     }
     if cfg.confirm && !ui.confirm(&format!("Deploy this change set to stack {stack}?")) {
         let _ = cfn.delete_change_set(stack, &id).await;
-        return Err(DeployError::Declined("the change set was not confirmed; nothing was deployed".into()));
+        let why = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            "the change set was not confirmed; nothing was deployed"
+        } else {
+            "--confirm-changeset needs a terminal to ask on; run it in one, or leave out --confirm-changeset"
+        };
+        return Err(DeployError::Declined(why.into()));
     }
     let after = cfn.last_event_id(stack).await?;
     cfn.execute_change_set(stack, &id).await?;
@@ -318,7 +344,7 @@ pub async fn deploy(
             reasons: reasons.concat(),
         });
     }
-    record(&cfn, project, report, lamb_dir, &mut st, &info, fingerprint, started).await?;
+    let converged = record(aws, &cfn, project, report, cfg, lamb_dir, &mut st, &info, fingerprint, started).await?;
     Ok(DeployOutcome {
         stack: stack.clone(),
         status: info.status.clone(),
@@ -328,6 +354,7 @@ pub async fn deploy(
         uploaded,
         already_uploaded: already,
         outputs: info.outputs.iter().map(OutputRow::from).collect(),
+        converged,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -354,6 +381,7 @@ pub fn check_updatable(s: &StackInfo) -> Result<(), DeployError> {
 
 #[allow(clippy::too_many_arguments)]
 async fn finish_unchanged(
+    aws: &Aws,
     cfn: &crate::aws::cloudformation::CfnApi,
     project: &Project,
     report: &BuildReport,
@@ -366,7 +394,7 @@ async fn finish_unchanged(
     started: Instant,
 ) -> Result<DeployOutcome, DeployError> {
     let info = cfn.describe(&cfg.stack_name).await?.unwrap_or_default();
-    record(cfn, project, report, lamb_dir, &mut st, &info, fingerprint, started).await?;
+    let converged = record(aws, cfn, project, report, cfg, lamb_dir, &mut st, &info, fingerprint, started).await?;
     Ok(DeployOutcome {
         stack: cfg.stack_name.clone(),
         status: info.status.clone(),
@@ -376,58 +404,68 @@ async fn finish_unchanged(
         uploaded,
         already_uploaded: already,
         outputs: info.outputs.iter().map(OutputRow::from).collect(),
+        converged,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }
 
-/// Records what is deployed now: the infrastructure fingerprint and each function's and
-/// layer's code.
+/// After CloudFormation is done: brings every function's code and layers in line with the
+/// build (CloudFormation leaves alone what its template did not change, such as code a sync
+/// pushed since), then records what is deployed. Returns the functions lamb had to push.
 #[allow(clippy::too_many_arguments)]
 async fn record(
+    aws: &Aws,
     cfn: &crate::aws::cloudformation::CfnApi,
     project: &Project,
     report: &BuildReport,
+    cfg: &StackConfig,
     lamb_dir: &std::path::Path,
     st: &mut StackState,
     info: &StackInfo,
     fingerprint: String,
     started: Instant,
-) -> Result<(), DeployError> {
+) -> Result<Vec<String>, DeployError> {
     let resources = cfn.resources(&st.stack_name).await?;
     let physical = physical_ids(project, &resources);
     let now = state::now_secs();
-    st.infra = Some(InfraRecord {
-        fingerprint,
-        stack_updated: info.updated.clone(),
-        deployed_at: now,
-        duration_ms: started.elapsed().as_millis() as u64,
-    });
-    for r in &report.resources {
-        let (Some(a), Some(phys)) = (&r.artifact, physical.get(&r.id)) else { continue };
-        match r.kind {
-            Kind::Function => {
-                st.functions.insert(
-                    r.id.clone(),
-                    FunctionRecord {
-                        physical: phys.clone(),
-                        code_sha256: a.code_sha256.clone(),
-                        via: "deploy".into(),
-                        synced_at: now,
-                        duration_ms: 0,
-                        error: None,
-                    },
-                );
-            }
-            Kind::Layer => {
-                st.layers.insert(
-                    r.id.clone(),
-                    LayerRecord { version_arn: phys.clone(), code_sha256: a.code_sha256.clone(), published_at: now },
-                );
-            }
-        }
+    // Every function uses the layer versions this deploy made.
+    let mut swaps = HashMap::new();
+    for r in report.resources.iter().filter(|r| r.kind == Kind::Layer) {
+        let (Some(a), Some(version)) = (&r.artifact, physical.get(&r.id)) else { continue };
+        swaps.insert(crate::aws::lambda::layer_base(version).to_string(), version.clone());
+        st.layers.insert(
+            r.id.clone(),
+            LayerRecord { version_arn: version.clone(), code_sha256: a.code_sha256.clone(), published_at: now },
+        );
+    }
+    let functions: Vec<String> =
+        report.resources.iter().filter(|r| r.kind == Kind::Function).map(|r| r.id.clone()).collect();
+    let pusher = crate::sync::Pusher::new(aws, cfg, st, 8);
+    let items = pusher.push(report, &physical, &functions, &|_| true, &swaps, Default::default(), st).await;
+    for f in st.functions.values_mut().filter(|f| f.via == "sync") {
+        f.via = "deploy".into();
+    }
+    let failed: Vec<String> = items
+        .iter()
+        .filter(|i| {
+            i.status == crate::sync::SyncStatus::Failed
+                && report.resources.iter().any(|r| r.id == i.id && r.artifact.is_some())
+        })
+        .map(|i| format!("  {}: {}", i.id, i.message.as_deref().unwrap_or("failed")))
+        .collect();
+    if failed.is_empty() {
+        st.infra = Some(InfraRecord {
+            fingerprint,
+            stack_updated: info.updated.clone(),
+            deployed_at: now,
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
     }
     st.save(lamb_dir)?;
-    Ok(())
+    if !failed.is_empty() {
+        return Err(DeployError::Push { stack: st.stack_name.clone(), details: failed.join("\n") });
+    }
+    Ok(items.into_iter().filter(|i| i.status == crate::sync::SyncStatus::Synced).map(|i| i.id).collect())
 }
 
 async fn upload_all(

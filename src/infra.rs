@@ -56,8 +56,10 @@ pub fn strip(doc: &Value, ids: &[String]) -> Value {
             }
         }
     }
+    // A local CodeUri in Globals is packaged like the functions' own; an S3 one is infrastructure.
     if let Some(Value::Map(globals)) = root.get_mut("Globals")
         && let Some(Value::Map(function)) = globals.get_mut("Function")
+        && function.get("CodeUri").and_then(Value::as_str).is_some_and(|u| !u.starts_with("s3://"))
     {
         function.shift_remove("CodeUri");
     }

@@ -83,24 +83,6 @@ pub fn infra_known_current(local_fingerprint: &str, recorded: Option<(&str, &str
     recorded.is_some_and(|(fp, updated)| fp == local_fingerprint && updated == stack_updated)
 }
 
-/// Whether a sync must ask Lambda what a function runs. lamb's record answers when the stack
-/// is as lamb last saw it (`trusted`) and the build is the one lamb last pushed; a republished
-/// layer needs every function's current layer list.
-pub fn needs_remote_read(
-    local_sha: Option<&str>,
-    recorded_sha: Option<&str>,
-    trusted: bool,
-    layers_republished: bool,
-) -> bool {
-    if layers_republished {
-        return true;
-    }
-    match local_sha {
-        None => false,
-        Some(local) => !trusted || recorded_sha != Some(local),
-    }
-}
-
 /// What a sync pass does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncMode {
@@ -190,16 +172,6 @@ mod sync_tests {
         assert!(!infra_known_current("fp", Some(("fp", "t1")), "t2"), "someone else deployed");
         assert!(!infra_known_current("fp2", Some(("fp", "t1")), "t1"), "template changed");
         assert!(!infra_known_current("fp", None, "t1"), "never recorded");
-    }
-
-    #[test]
-    fn remote_reads_only_where_the_record_cannot_answer() {
-        assert!(!needs_remote_read(Some("a"), Some("a"), true, false), "unchanged build, trusted record");
-        assert!(needs_remote_read(Some("b"), Some("a"), true, false), "changed build");
-        assert!(needs_remote_read(Some("a"), None, true, false), "never recorded");
-        assert!(needs_remote_read(Some("a"), Some("a"), false, false), "someone else updated the stack");
-        assert!(needs_remote_read(None, Some("a"), true, true), "a layer was republished");
-        assert!(!needs_remote_read(None, Some("a"), true, false), "nothing built, nothing to compare");
     }
 
     #[test]

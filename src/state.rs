@@ -196,6 +196,10 @@ pub struct StackState {
     pub version: u32,
     pub stack_name: String,
     pub region: String,
+    /// The AWS account the stack lives in (from its ARN): state of a same-named stack in another
+    /// account is not this stack's.
+    #[serde(default)]
+    pub account: Option<String>,
     /// The infrastructure as last deployed (or found unchanged) by lamb.
     pub infra: Option<InfraRecord>,
     /// The user agreed that `lamb sync` may update code outside CloudFormation.
@@ -257,6 +261,30 @@ impl StackState {
 
     pub fn save(&self, lamb_dir: &Path) -> Result<(), StateError> {
         write_json(&Self::path(lamb_dir, &self.stack_name, &self.region), self)
+    }
+
+    /// Takes the stack's lock (waiting for another lamb deploying or syncing it).
+    pub fn lock(lamb_dir: &Path, stack: &str, region: &str) -> Result<Lock, StateError> {
+        let path = lamb_dir.join("stacks").join(format!("{region}--{stack}.lock"));
+        Lock::acquire(&path, || tracing::info!(stack, "waiting for another lamb working on this stack"))
+    }
+
+    /// Forgets everything recorded for another account's stack of the same name.
+    pub fn for_account(self, account: Option<&str>) -> StackState {
+        match (&self.account, account) {
+            (Some(mine), Some(now)) if mine != now => {
+                tracing::warn!(stack = %self.stack_name, recorded = %mine, now = %now, "the stack belongs to another AWS account now; lamb's record of it is discarded");
+                StackState {
+                    version: Self::VERSION,
+                    stack_name: self.stack_name,
+                    region: self.region,
+                    account: Some(now.to_string()),
+                    ..Default::default()
+                }
+            }
+            (_, Some(now)) => StackState { account: Some(now.to_string()), ..self },
+            _ => self,
+        }
     }
 }
 

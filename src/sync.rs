@@ -1,22 +1,23 @@
 //! One `lamb sync` pass: decide between a code push and a CloudFormation deploy (comparing the
-//! template, code locations stripped, with what the stack runs — on every pass), then push
-//! changed code straight to Lambda: layers republished first, each function updated by one task
-//! (never two updates in flight for a function), at most `jobs` functions at once, and nothing
-//! written for a function whose CodeSha256 already matches.
+//! templates — root and nested, code locations stripped — the parameters and the tags with what
+//! the stack runs, on every pass), then push changed code straight to Lambda: layers
+//! republished first, each function updated by one task (never two updates in flight for a
+//! function), at most `jobs` functions at once, and nothing written for a function whose
+//! CodeSha256 (and layers) already match what Lambda reports.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::aws::cloudformation::CfnApi;
-use crate::aws::lambda::{CodeSource, LambdaApi, RemoteFunction};
+use crate::aws::cloudformation::{CfnApi, StackInfo, StackResource};
+use crate::aws::lambda::{CodeSource, LambdaApi, RemoteFunction, layer_base};
 use crate::aws::s3::S3Api;
 use crate::aws::{Aws, AwsError};
-use crate::config::{Bucket, StackConfig};
+use crate::config::StackConfig;
 use crate::deploy::{self, DeployError, DeployOutcome, DeployUi};
-use crate::engine::{BuildReport, Kind, ResourceReport};
+use crate::engine::{ArtifactReport, BuildReport, EngineError, Kind, ResourceReport, Status};
 use crate::infra;
 use crate::plan::{self, FunctionAction, FunctionState, SyncMode};
 use crate::project::{LayerRef, Project, template};
@@ -32,15 +33,13 @@ pub struct SyncOptions {
     pub code_only: bool,
     /// Skip the first-sync confirmation.
     pub yes: bool,
-    /// Read every function's state from Lambda rather than trusting lamb's record.
-    pub verify: bool,
     pub jobs: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncStatus {
-    /// Pushed by a CloudFormation deploy (the pass deployed the infrastructure).
+    /// Changed by a CloudFormation deploy (the pass deployed the infrastructure).
     Deployed,
     Synced,
     Unchanged,
@@ -72,15 +71,41 @@ pub struct ItemReport {
     pub physical: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_sha256: Option<String>,
+    /// Bytes of code pushed (0 when only layers changed).
     pub bytes: u64,
     pub duration_ms: u64,
-    /// For layers: the new version and the functions repointed at it.
+    /// For layers: the version now in use. For functions: set when their layers changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_arn: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
+    /// For layers: the functions repointed at the new version.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub updated_functions: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+impl ItemReport {
+    fn new(id: &str, kind: Kind, status: SyncStatus) -> Self {
+        ItemReport {
+            id: id.to_string(),
+            kind,
+            status,
+            physical: None,
+            code_sha256: None,
+            bytes: 0,
+            duration_ms: 0,
+            version_arn: None,
+            layers: Vec::new(),
+            updated_functions: Vec::new(),
+            message: None,
+        }
+    }
+
+    fn failed(id: &str, kind: Kind, message: String) -> Self {
+        ItemReport { message: Some(message), ..ItemReport::new(id, kind, SyncStatus::Failed) }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,6 +140,8 @@ pub enum SyncError {
     Aws(#[from] AwsError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    Build(#[from] EngineError),
     #[error("stack {stack} does not exist; deploy it first with `lamb deploy` (or run `lamb sync` without --code)")]
     NoStack { stack: String },
     #[error(
@@ -125,43 +152,68 @@ pub enum SyncError {
     Declined,
 }
 
-/// Reads the deployed (original) template and says how it differs from the project, code
-/// locations aside. Empty when they match.
+/// The account id in a stack ARN (`arn:aws:cloudformation:region:ACCOUNT:stack/...`).
+pub fn account_of(stack_id: &str) -> Option<&str> {
+    stack_id.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// How the project's infrastructure differs from the stack's: root and nested templates (code
+/// locations stripped), parameter values and the configured tags. Empty when they match.
 async fn infra_differences(
     cfn: &CfnApi,
     project: &Project,
-    stack: &str,
-    params: &[(String, String)],
+    info: &StackInfo,
+    resources: &[StackResource],
+    tags: &[(String, String)],
 ) -> Result<Vec<String>, AwsError> {
     let mut reasons = Vec::new();
-    let root = project.root_stack();
-    let deployed_text = cfn.original_template(stack).await?;
-    let ids = infra::local_ids(project, root);
-    let local = infra::strip(&root.file.doc, &ids);
-    match template::parse(std::path::Path::new("deployed.yaml"), &deployed_text) {
-        Ok(deployed) => {
-            let deployed = infra::strip(&deployed, &ids);
-            if deployed != local {
-                reasons.push(format!(
-                    "{} differs from the deployed template: {}",
-                    root.file.path.display(),
-                    first_difference(&local, &deployed)
-                ));
+    for stack in &project.stacks {
+        let physical = if stack.path.is_empty() {
+            Some(info.id.clone())
+        } else {
+            resources
+                .iter()
+                .find(|r| r.logical_id == stack.path && r.resource_type == "AWS::CloudFormation::Stack")
+                .map(|r| r.physical_id.clone())
+        };
+        let Some(physical) = physical.filter(|p| !p.is_empty()) else {
+            reasons.push(format!("nested stack {} is not in the stack yet", stack.path));
+            continue;
+        };
+        let ids = infra::local_ids(project, stack);
+        let local = infra::strip(&stack.file.doc, &ids);
+        let deployed_text = cfn.original_template(&physical).await?;
+        match template::parse(std::path::Path::new("deployed.yaml"), &deployed_text) {
+            Ok(deployed) => {
+                let deployed = infra::strip(&deployed, &ids);
+                if deployed != local {
+                    reasons.push(format!(
+                        "{} differs from the deployed template: {}",
+                        stack.file.path.display(),
+                        first_difference(&local, &deployed)
+                    ));
+                }
+            }
+            Err(e) => {
+                reasons.push(format!("the deployed template of {} cannot be compared ({e})", stack.file.path.display()))
             }
         }
-        Err(e) => reasons.push(format!("the deployed template cannot be compared ({e})")),
     }
-    let deployed_params: HashMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    for (k, v) in &root.parameters {
-        let local = match v {
-            crate::project::intrinsics::ParamValue::String(s) => s.clone(),
-            crate::project::intrinsics::ParamValue::List(items) => items.join(","),
-        };
-        match deployed_params.get(k.as_str()) {
-            Some(&"****") => {} // NoEcho: CloudFormation never shows it
+    let deployed: HashMap<&str, &str> = info.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    for (k, v) in &project.root_stack().parameters {
+        let local = v.as_cfn_string();
+        match deployed.get(k.as_str()) {
+            Some(&"****") => reasons.push(format!("parameter {k} is NoEcho, so its deployed value cannot be compared")),
             Some(d) if *d == local => {}
             Some(d) => reasons.push(format!("parameter {k} is `{local}` here but `{d}` in the stack")),
             None => reasons.push(format!("parameter {k} is not set in the stack")),
+        }
+    }
+    for (k, v) in tags {
+        match info.tags.iter().find(|(tk, _)| tk == k) {
+            Some((_, tv)) if tv == v => {}
+            Some((_, tv)) => reasons.push(format!("tag {k} is `{v}` here but `{tv}` on the stack")),
+            None => reasons.push(format!("tag {k} is not on the stack")),
         }
     }
     Ok(reasons)
@@ -200,12 +252,14 @@ fn first_difference(a: &crate::project::value::Value, b: &crate::project::value:
     walk(a, b, "", 5).unwrap_or_else(|| "the documents differ".into())
 }
 
-/// Runs one sync pass over an already built project.
+/// Runs one sync pass over a built project. `full_build` builds every function and layer; it
+/// is called when the pass turns into a CloudFormation deploy but `report` covers only some.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     aws: &Aws,
     project: &Project,
     report: &BuildReport,
+    full_build: &(dyn Fn() -> Result<BuildReport, EngineError> + Sync),
     cfg: &StackConfig,
     opts: &SyncOptions,
     lamb_dir: &std::path::Path,
@@ -213,28 +267,20 @@ pub async fn run(
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
     let stack = cfg.stack_name.clone();
+    let _lock = StackState::lock(lamb_dir, &stack, &aws.region)?;
     let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
-    let lambda = LambdaApi::new(aws.lambda.clone(), aws.profile.clone());
-    let mut st = StackState::load(lamb_dir, &stack, &aws.region)?;
-
     let info = cfn.describe(&stack).await?;
+    let mut st =
+        StackState::load(lamb_dir, &stack, &aws.region)?.for_account(info.as_ref().and_then(|i| account_of(&i.id)));
     if let Some(i) = &info {
         deploy::check_updatable(i)?;
     }
-    let wanted = |id: &str| opts.ids.is_empty() || opts.ids.iter().any(|w| w == id);
-    // lamb's record of the stack holds while nobody else has updated the stack since.
-    let trusted =
-        !opts.verify && info.as_ref().zip(st.infra.as_ref()).is_some_and(|(i, r)| r.stack_updated == i.updated);
-    let recorded_all =
-        project.functions.iter().filter(|f| wanted(&f.res.id)).all(|f| st.functions.contains_key(&f.res.id))
-            && project.layers.iter().filter(|l| wanted(&l.res.id)).all(|l| st.layers.contains_key(&l.res.id));
-    let physical: HashMap<String, String> = if trusted && recorded_all {
-        st.functions.iter().map(|(id, r)| (id.clone(), r.physical.clone())).collect()
-    } else if info.is_some() {
-        deploy::physical_ids(project, &cfn.resources(&stack).await?)
-    } else {
-        HashMap::new()
+    let resources = match &info {
+        Some(_) => cfn.resources(&stack).await?,
+        None => Vec::new(),
     };
+    let physical = deploy::physical_ids(project, &resources);
+    let wanted = |id: &str| opts.ids.is_empty() || opts.ids.iter().any(|w| w == id);
     let missing: Vec<String> = project
         .functions
         .iter()
@@ -243,7 +289,8 @@ pub async fn run(
         .map(|f| f.res.id.clone())
         .collect();
 
-    // Infrastructure: known current from lamb's own record, else compared with the stack.
+    // Infrastructure: known current while lamb's record matches the project and nobody has
+    // updated the stack since; otherwise compared with what the stack runs.
     let fingerprint = infra::fingerprint(project, &stack, &cfg.tags);
     let mut infra_reasons = Vec::new();
     if let Some(i) = &info {
@@ -251,8 +298,8 @@ pub async fn run(
         if plan::infra_known_current(&fingerprint, recorded, &i.updated) {
             tracing::debug!(stack = %stack, "infrastructure matches lamb's last deploy; no template comparison needed");
         } else {
-            infra_reasons = infra_differences(&cfn, project, &stack, &i.parameters).await?;
-            tracing::debug!(stack = %stack, reasons = ?infra_reasons, "compared the template with the deployed one");
+            infra_reasons = infra_differences(&cfn, project, i, &resources, &cfg.tags).await?;
+            tracing::debug!(stack = %stack, reasons = ?infra_reasons, "compared the project with the deployed stack");
             if infra_reasons.is_empty() {
                 st.infra = Some(InfraRecord {
                     fingerprint: fingerprint.clone(),
@@ -264,29 +311,22 @@ pub async fn run(
             }
         }
     }
-    let mode = plan::sync_mode(info.is_some(), infra_reasons, &missing, opts.code_only);
-    let (infra_reasons, infra_skipped) = match mode {
+    let (infra_reasons, infra_skipped) = match plan::sync_mode(info.is_some(), infra_reasons, &missing, opts.code_only)
+    {
         SyncMode::Infra(reasons) => {
             ui.step(&format!("infrastructure changed ({}); deploying through CloudFormation", reasons.join("; ")));
+            // A deploy ships every function: build the ones this pass did not.
+            let covers_all = project.code_resources().all(|r| report_of(report, &r.id).is_some());
+            let full;
+            let report = if covers_all {
+                report
+            } else {
+                full = tokio::task::block_in_place(full_build)?;
+                &full
+            };
+            drop(_lock);
             let outcome = deploy::deploy(aws, project, report, cfg, lamb_dir, ui).await?;
-            let st = StackState::load(lamb_dir, &stack, &aws.region)?;
-            let items = report
-                .resources
-                .iter()
-                .filter(|r| wanted(&r.id))
-                .map(|r| ItemReport {
-                    id: r.id.clone(),
-                    kind: r.kind,
-                    status: if r.artifact.is_some() { SyncStatus::Deployed } else { SyncStatus::Skipped },
-                    physical: st.functions.get(&r.id).map(|f| f.physical.clone()),
-                    code_sha256: r.artifact.as_ref().map(|a| a.code_sha256.clone()),
-                    bytes: r.artifact.as_ref().map_or(0, |a| a.size),
-                    duration_ms: 0,
-                    version_arn: st.layers.get(&r.id).map(|l| l.version_arn.clone()),
-                    updated_functions: Vec::new(),
-                    message: r.message.clone(),
-                })
-                .collect();
+            let items = deployed_items(report, &outcome, &wanted);
             return Ok(SyncReport {
                 stack,
                 mode: "infra",
@@ -323,240 +363,30 @@ pub async fn run(
         st.save(lamb_dir)?;
     }
 
-    let mut items: Vec<ItemReport> = Vec::new();
+    let pusher = Pusher::new(aws, cfg, &st, opts.jobs);
+    let mut items = Vec::new();
 
-    // Layers first: publish changed ones, remember old version → new version.
-    let mut swaps: HashMap<String, String> = HashMap::new();
-    for l in project.layers.iter().filter(|l| wanted(&l.res.id)) {
-        let Some(r) = report_of(report, &l.res.id) else { continue };
-        let t0 = Instant::now();
-        let Some(a) = &r.artifact else {
-            items.push(item(r, SyncStatus::Skipped, None, r.message.clone()));
-            continue;
-        };
-        let current = st.layers.get(&l.res.id).cloned();
-        if current.as_ref().is_some_and(|c| c.code_sha256 == a.code_sha256) {
-            items.push(item(r, SyncStatus::Unchanged, current.map(|c| c.version_arn), None));
-            continue;
-        }
-        let Some(old_arn) = current.map(|c| c.version_arn).or_else(|| physical.get(&l.res.id).cloned()) else {
-            items.push(item(
-                r,
-                SyncStatus::Failed,
-                None,
-                Some(format!("layer {} is not in stack {stack}; run `lamb deploy`", l.res.id)),
-            ));
-            continue;
-        };
-        let base = crate::aws::lambda::layer_base(&old_arn).to_string();
-        let name = base.rsplit(':').next().unwrap_or(&base).to_string();
-        let code = match code_source(aws, cfg, &st, a.size, &a.path, &a.sha256).await {
-            Ok(c) => c,
-            Err(e) => {
-                items.push(item(r, SyncStatus::Failed, None, Some(e.to_string())));
-                continue;
-            }
-        };
-        match lambda.publish_layer(&name, &code, &l.compatible_runtimes, Some(l.res.architecture.as_str())).await {
-            Ok(arn) => {
-                swaps.insert(base, arn.clone());
-                st.layers.insert(
-                    l.res.id.clone(),
-                    LayerRecord {
-                        version_arn: arn.clone(),
-                        code_sha256: a.code_sha256.clone(),
-                        published_at: state::now_secs(),
-                    },
-                );
-                let mut it = item(r, SyncStatus::Published, Some(arn), None);
-                it.duration_ms = t0.elapsed().as_millis() as u64;
-                items.push(it);
-            }
-            Err(e) => items.push(item(r, SyncStatus::Failed, None, Some(e.to_string()))),
-        }
-    }
+    // Layers first: a changed layer is published and its users repointed.
+    let (swaps, mut layer_items, seen) = pusher.publish_layers(project, report, &physical, &wanted, &mut st).await;
 
-    // What Lambda runs now, read only where lamb's record cannot answer: a changed build, a
-    // stack someone else updated, or a republished layer (which may touch functions outside
-    // --resource-id).
-    let read: Vec<String> = project
-        .functions
-        .iter()
-        .filter(|f| {
-            let local = report_of(report, &f.res.id).and_then(|r| r.artifact.as_ref()).map(|a| a.code_sha256.as_str());
-            let recorded = st.functions.get(&f.res.id).map(|r| r.code_sha256.as_str());
-            (wanted(&f.res.id) || !swaps.is_empty())
-                && plan::needs_remote_read(local, recorded, trusted, !swaps.is_empty())
-        })
-        .map(|f| f.res.id.clone())
-        .collect();
-    let remote = fetch_remote(&lambda, &physical, &read, opts.jobs).await;
-
-    // Functions: one task each, bounded.
-    let limit = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let layer_users: Vec<String> =
-        if swaps.is_empty() { Vec::new() } else { project.functions.iter().map(|f| f.res.id.clone()).collect() };
-    for f in &project.functions {
-        let id = f.res.id.clone();
-        let selected = wanted(&id);
-        if !selected && !layer_users.contains(&id) {
-            continue;
-        }
-        let Some(r) = report_of(report, &id) else { continue };
-        if !read.contains(&id) {
-            // lamb's record says Lambda runs exactly this build: nothing to read or write.
-            if selected {
-                let failed = r.status == crate::engine::Status::Failed;
-                let status = match (&r.artifact, failed) {
-                    (_, true) => SyncStatus::Failed,
-                    (Some(_), false) => SyncStatus::Unchanged,
-                    (None, false) => SyncStatus::Skipped,
-                };
-                let mut it = item(r, status, None, r.message.clone());
-                it.physical = physical.get(&id).cloned();
-                items.push(it);
-            }
-            continue;
-        }
-        let remote_fn: Option<&RemoteFunction> = remote.get(&id).and_then(|r| r.as_ref().ok()).and_then(|r| r.as_ref());
-        if let Some(Err(e)) = remote.get(&id) {
-            items.push(item(r, SyncStatus::Failed, None, Some(e.to_string())));
-            continue;
-        }
-        let local_sha = if selected {
-            r.artifact.as_ref().map(|a| a.code_sha256.as_str())
-        } else {
-            remote_fn.map(|rf| rf.code_sha256.as_str())
-        };
-        let state_in =
-            FunctionState { local_sha, remote: remote_fn.map(|rf| (rf.code_sha256.as_str(), rf.layers.as_slice())) };
-        let action = plan::function_action(&state_in, &swaps);
-        tracing::debug!(function = %id, ?action, "planned");
-        let physical_name = physical.get(&id).cloned();
-        match action {
-            FunctionAction::Unchanged => {
-                // Lambda already runs this build: remember that, so the next pass need not ask.
-                if let (Some(phys), Some(sha)) = (&physical_name, local_sha) {
-                    let rec = st.functions.entry(id.clone()).or_insert_with(|| FunctionRecord {
-                        physical: phys.clone(),
-                        code_sha256: String::new(),
-                        via: "sync".into(),
-                        synced_at: state::now_secs(),
-                        duration_ms: 0,
-                        error: None,
-                    });
-                    rec.code_sha256 = sha.to_string();
-                    rec.error = None;
-                }
-                if selected {
-                    let mut it = item(r, SyncStatus::Unchanged, None, None);
-                    it.physical = physical_name;
-                    items.push(it);
-                }
-            }
-            FunctionAction::NotBuilt => items.push(item(
-                r,
-                if r.message.is_some() && r.status == crate::engine::Status::Failed {
-                    SyncStatus::Failed
-                } else {
-                    SyncStatus::Skipped
-                },
-                None,
-                r.message.clone(),
-            )),
-            FunctionAction::Missing => {
-                let msg = match (&physical_name, opts.code_only) {
-                    (Some(p), _) => format!(
-                        "function {p} no longer exists in Lambda (deleted outside lamb?); run `lamb deploy` to recreate it"
-                    ),
-                    (None, true) => format!(
-                        "function {id} is not in stack {stack} yet; deploy it with `lamb deploy` (--code never deploys)"
-                    ),
-                    (None, false) => format!("function {id} is not in stack {stack}; run `lamb deploy`"),
-                };
-                items.push(item(r, SyncStatus::Failed, None, Some(msg)));
-            }
-            FunctionAction::Update { code, layers } => {
-                let name = physical_name.clone().unwrap_or_default();
-                let art = r.artifact.clone();
-                let (lambda, limit, aws, cfg, st) =
-                    (lambda.clone(), limit.clone(), aws.clone(), cfg.clone(), st.clone());
-                let mut base = item(r, SyncStatus::Synced, None, None);
-                base.physical = physical_name;
-                tasks.spawn(async move {
-                    let _permit = limit.acquire().await;
-                    let t0 = Instant::now();
-                    let result = update_function(
-                        &lambda,
-                        &aws,
-                        &cfg,
-                        &st,
-                        &name,
-                        code.then_some(art).flatten().as_ref(),
-                        layers.as_deref(),
-                    )
-                    .await;
-                    base.duration_ms = t0.elapsed().as_millis() as u64;
-                    match result {
-                        Ok(sha) => {
-                            base.code_sha256 = Some(sha);
-                            if !code {
-                                base.bytes = 0;
-                            }
-                        }
-                        Err(e) => {
-                            base.status = SyncStatus::Failed;
-                            base.message = Some(e.to_string());
-                        }
-                    }
-                    base
-                });
-            }
-        }
+    // Functions: the selected ones, plus every user of a republished layer.
+    let users: HashSet<String> =
+        if swaps.is_empty() { HashSet::new() } else { project.functions.iter().map(|f| f.res.id.clone()).collect() };
+    let targets: Vec<String> =
+        project.functions.iter().map(|f| f.res.id.clone()).filter(|id| wanted(id) || users.contains(id)).collect();
+    let pushed = pusher.push(report, &physical, &targets, &wanted, &swaps, seen, &mut st).await;
+    for l in layer_items.iter_mut().filter(|l| l.status == SyncStatus::Published) {
+        let arn = l.version_arn.clone().unwrap_or_default();
+        l.updated_functions = pushed
+            .iter()
+            .filter(|f| f.status == SyncStatus::Synced && f.layers.contains(&arn))
+            .map(|f| f.id.clone())
+            .collect();
     }
-    while let Some(done) = tasks.join_next().await {
-        let it = done.map_err(|e| AwsError::Failed(format!("sync task failed: {e}")))?;
-        let now = state::now_secs();
-        if let Some(phys) = &it.physical {
-            let record = FunctionRecord {
-                physical: phys.clone(),
-                code_sha256: it.code_sha256.clone().unwrap_or_default(),
-                via: "sync".into(),
-                synced_at: now,
-                duration_ms: it.duration_ms,
-                error: it.message.clone(),
-            };
-            if it.status == SyncStatus::Synced || !st.functions.contains_key(&it.id) {
-                st.functions.insert(it.id.clone(), record);
-            } else if let Some(prev) = st.functions.get_mut(&it.id) {
-                prev.error = it.message.clone();
-            }
-        }
-        // A layer swap on a function outside --resource-id is reported on the layer.
-        if !wanted(&it.id) {
-            for l in items.iter_mut().filter(|i| i.kind == Kind::Layer && i.status == SyncStatus::Published) {
-                l.updated_functions.push(it.id.clone());
-            }
-            continue;
-        }
-        items.push(it);
-    }
-    // Layers report every function repointed at them.
-    for f in project.functions.iter() {
-        let uses: Vec<String> =
-            f.layers.iter().filter_map(|l| if let LayerRef::Local(id) = l { Some(id.clone()) } else { None }).collect();
-        for l in items
-            .iter_mut()
-            .filter(|i| i.kind == Kind::Layer && i.status == SyncStatus::Published && uses.contains(&i.id))
-        {
-            if !l.updated_functions.contains(&f.res.id) {
-                l.updated_functions.push(f.res.id.clone());
-            }
-        }
-    }
+    items.extend(pushed.into_iter().filter(|i| wanted(&i.id) || i.status == SyncStatus::Failed));
+    items.extend(layer_items);
     st.save(lamb_dir)?;
-    let order: HashMap<&str, usize> = report.resources.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
+    let order: HashMap<&str, usize> = project.code_resources().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
     items.sort_by_key(|i| order.get(i.id.as_str()).copied().unwrap_or(usize::MAX));
     Ok(SyncReport {
         stack,
@@ -569,107 +399,459 @@ pub async fn run(
     })
 }
 
+/// Report items after a CloudFormation deploy: what the change set or lamb's code push
+/// touched is `deployed`, the rest `unchanged`; nothing when the change set was not executed.
+fn deployed_items(report: &BuildReport, outcome: &DeployOutcome, wanted: &dyn Fn(&str) -> bool) -> Vec<ItemReport> {
+    let changed: HashSet<&str> = outcome
+        .changes
+        .iter()
+        .map(|c| c.logical_id.as_str())
+        .chain(outcome.converged.iter().map(String::as_str))
+        .collect();
+    report
+        .resources
+        .iter()
+        .filter(|r| wanted(&r.id))
+        .map(|r| {
+            let status = if !outcome.executed && !outcome.no_changes {
+                SyncStatus::Skipped
+            } else if r.status == Status::Failed {
+                SyncStatus::Failed
+            } else if r.artifact.is_none() {
+                SyncStatus::Skipped
+            } else if changed.contains(r.id.as_str())
+                || changed.iter().any(|c| r.kind == Kind::Layer && c.starts_with(r.id.as_str()))
+            {
+                SyncStatus::Deployed
+            } else {
+                SyncStatus::Unchanged
+            };
+            let message = match status {
+                SyncStatus::Skipped if !outcome.executed && !outcome.no_changes => {
+                    Some("the change set was not executed".to_string())
+                }
+                _ => r.message.clone(),
+            };
+            ItemReport {
+                code_sha256: r.artifact.as_ref().map(|a| a.code_sha256.clone()),
+                message,
+                ..ItemReport::new(&r.id, r.kind, status)
+            }
+        })
+        .collect()
+}
+
 fn report_of<'a>(report: &'a BuildReport, id: &str) -> Option<&'a ResourceReport> {
     report.resources.iter().find(|r| r.id == id)
 }
 
-fn item(r: &ResourceReport, status: SyncStatus, version_arn: Option<String>, message: Option<String>) -> ItemReport {
-    ItemReport {
-        id: r.id.clone(),
-        kind: r.kind,
-        status,
-        physical: None,
-        code_sha256: r.artifact.as_ref().map(|a| a.code_sha256.clone()),
-        bytes: if status == SyncStatus::Synced || status == SyncStatus::Published {
-            r.artifact.as_ref().map_or(0, |a| a.size)
-        } else {
-            0
-        },
-        duration_ms: 0,
-        version_arn,
-        updated_functions: Vec::new(),
-        message,
+/// What a failed or skipped build means for a sync item.
+fn not_built(r: &ResourceReport) -> ItemReport {
+    let status = if r.status == Status::Failed { SyncStatus::Failed } else { SyncStatus::Skipped };
+    ItemReport { message: r.message.clone(), ..ItemReport::new(&r.id, r.kind, status) }
+}
+
+/// Pushes code and layers to Lambda. Shared by `sync` and by `deploy`, which converges code
+/// CloudFormation left alone (an unchanged template does not revert a sync).
+pub struct Pusher<'a> {
+    aws: &'a Aws,
+    lambda: LambdaApi,
+    cfg: &'a StackConfig,
+    bucket: Option<String>,
+    jobs: usize,
+}
+
+/// What Lambda reported per function id.
+pub type Remote = HashMap<String, Result<Option<RemoteFunction>, AwsError>>;
+
+impl<'a> Pusher<'a> {
+    pub fn new(aws: &'a Aws, cfg: &'a StackConfig, st: &StackState, jobs: usize) -> Self {
+        Pusher {
+            aws,
+            lambda: LambdaApi::new(aws.lambda.clone(), aws.profile.clone()),
+            cfg,
+            bucket: st.bucket.clone(),
+            jobs: jobs.max(1),
+        }
+    }
+
+    /// What Lambda runs now for `ids` (read in parallel).
+    async fn remote(&self, physical: &HashMap<String, String>, ids: &[String]) -> Remote {
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.jobs));
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids {
+            let Some(name) = physical.get(id).cloned() else { continue };
+            let (lambda, limit, id) = (self.lambda.clone(), limit.clone(), id.clone());
+            tasks.spawn(async move {
+                let _permit = limit.acquire().await;
+                (id, lambda.get(&name).await)
+            });
+        }
+        let mut out = HashMap::new();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((id, r)) => {
+                    out.insert(id, r);
+                }
+                Err(e) => tracing::error!(error = %e, "a Lambda read task failed"),
+            }
+        }
+        // A read that never came back is an error for its function, not "missing".
+        for id in ids.iter().filter(|id| physical.contains_key(*id)) {
+            out.entry(id.clone())
+                .or_insert_with(|| Err(AwsError::Failed("reading the function from Lambda failed".into())));
+        }
+        out
+    }
+
+    /// Publishes the selected layers whose content differs from the versions their functions
+    /// use. Returns the swaps (layer ARN without version → new version) and a report per layer.
+    async fn publish_layers(
+        &self,
+        project: &Project,
+        report: &BuildReport,
+        physical: &HashMap<String, String>,
+        wanted: &dyn Fn(&str) -> bool,
+        st: &mut StackState,
+    ) -> (HashMap<String, String>, Vec<ItemReport>, Remote) {
+        let mut swaps = HashMap::new();
+        let mut items = Vec::new();
+        let mut seen = Remote::new();
+        for l in project.layers.iter().filter(|l| wanted(&l.res.id)) {
+            let Some(r) = report_of(report, &l.res.id) else { continue };
+            let Some(a) = &r.artifact else {
+                items.push(not_built(r));
+                continue;
+            };
+            let t0 = Instant::now();
+            let Some(deployed) =
+                st.layers.get(&l.res.id).map(|r| r.version_arn.clone()).or_else(|| physical.get(&l.res.id).cloned())
+            else {
+                items.push(ItemReport::failed(
+                    &l.res.id,
+                    Kind::Layer,
+                    format!("layer {} is not in stack {}; run `lamb deploy`", l.res.id, self.cfg.stack_name),
+                ));
+                continue;
+            };
+            let base = layer_base(&deployed).to_string();
+            // The versions of this layer its functions run now decide whether it changed.
+            let users: Vec<String> = project
+                .functions
+                .iter()
+                .filter(|f| f.layers.iter().any(|x| matches!(x, LayerRef::Local(id) if *id == l.res.id)))
+                .map(|f| f.res.id.clone())
+                .collect();
+            let remote = self.remote(physical, &users).await;
+            let mut in_use: Vec<String> = remote
+                .values()
+                .filter_map(|r| r.as_ref().ok().and_then(|r| r.as_ref()))
+                .flat_map(|f| f.layers.iter().filter(|arn| layer_base(arn) == base).cloned())
+                .collect();
+            in_use.sort();
+            in_use.dedup();
+            seen.extend(remote);
+            if in_use.is_empty() {
+                in_use.push(deployed.clone());
+            }
+            let mut current = true;
+            for arn in &in_use {
+                match self.lambda.layer_version_sha(arn).await {
+                    Ok(sha) if sha == a.code_sha256 => {}
+                    Ok(_) => current = false,
+                    Err(e) => {
+                        tracing::debug!(layer = %l.res.id, error = %e, "cannot read the layer version; publishing");
+                        current = false;
+                    }
+                }
+            }
+            if current {
+                st.layers.insert(
+                    l.res.id.clone(),
+                    LayerRecord {
+                        version_arn: in_use[0].clone(),
+                        code_sha256: a.code_sha256.clone(),
+                        published_at: st.layers.get(&l.res.id).map_or(0, |r| r.published_at),
+                    },
+                );
+                items.push(ItemReport {
+                    version_arn: Some(in_use[0].clone()),
+                    ..ItemReport::new(&l.res.id, Kind::Layer, SyncStatus::Unchanged)
+                });
+                continue;
+            }
+            let name = base.rsplit(':').next().unwrap_or(&base).to_string();
+            let published = match self.code_source(a).await {
+                Ok(code) => self
+                    .lambda
+                    .publish_layer(&name, &code, &l.compatible_runtimes, Some(l.res.architecture.as_str()))
+                    .await
+                    .map_err(SyncError::from),
+                Err(e) => Err(e),
+            };
+            match published {
+                Ok(arn) => {
+                    swaps.insert(base, arn.clone());
+                    st.layers.insert(
+                        l.res.id.clone(),
+                        LayerRecord {
+                            version_arn: arn.clone(),
+                            code_sha256: a.code_sha256.clone(),
+                            published_at: state::now_secs(),
+                        },
+                    );
+                    items.push(ItemReport {
+                        version_arn: Some(arn),
+                        code_sha256: Some(a.code_sha256.clone()),
+                        bytes: a.size,
+                        duration_ms: t0.elapsed().as_millis() as u64,
+                        ..ItemReport::new(&l.res.id, Kind::Layer, SyncStatus::Published)
+                    });
+                }
+                Err(e) => items.push(ItemReport::failed(&l.res.id, Kind::Layer, e.to_string())),
+            }
+        }
+        (swaps, items, seen)
+    }
+
+    /// Brings `targets` in line with the build: reads what Lambda runs (unless `known` has it
+    /// already), then updates code that differs and swaps layer versions in `swaps`. Functions
+    /// outside `wanted` are only repointed at new layer versions, never given new code.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn push(
+        &self,
+        report: &BuildReport,
+        physical: &HashMap<String, String>,
+        targets: &[String],
+        wanted: &dyn Fn(&str) -> bool,
+        swaps: &HashMap<String, String>,
+        known: Remote,
+        st: &mut StackState,
+    ) -> Vec<ItemReport> {
+        let mut items = Vec::new();
+        let readable: Vec<String> = targets
+            .iter()
+            .filter(|id| !known.contains_key(*id))
+            .filter(|id| !wanted(id) || report_of(report, id).is_some_and(|r| r.artifact.is_some()))
+            .cloned()
+            .collect();
+        let mut remote = self.remote(physical, &readable).await;
+        remote.extend(known);
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.jobs));
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in targets {
+            let selected = wanted(id);
+            let built = if selected { report_of(report, id) } else { None };
+            if let Some(r) = built
+                && r.artifact.is_none()
+            {
+                items.push(not_built(r));
+                continue;
+            }
+            let artifact = built.and_then(|r| r.artifact.clone());
+            let remote_fn = match remote.get(id) {
+                Some(Err(e)) => {
+                    items.push(ItemReport::failed(id, Kind::Function, e.to_string()));
+                    continue;
+                }
+                Some(Ok(r)) => r.as_ref(),
+                None => None,
+            };
+            let state_in = FunctionState {
+                local_sha: artifact.as_ref().map(|a| a.code_sha256.as_str()),
+                remote: remote_fn.map(|rf| (rf.code_sha256.as_str(), rf.layers.as_slice())),
+            };
+            let action = plan::function_action(&state_in, swaps);
+            tracing::debug!(function = %id, ?action, "planned");
+            let name = physical.get(id).cloned();
+            match action {
+                FunctionAction::Unchanged | FunctionAction::NotBuilt => {
+                    if let (Some(phys), Some(rf)) = (&name, remote_fn) {
+                        record(st, id, phys, &rf.code_sha256, 0, None);
+                    }
+                    if selected {
+                        items.push(ItemReport {
+                            physical: name,
+                            code_sha256: remote_fn.map(|r| r.code_sha256.clone()),
+                            ..ItemReport::new(id, Kind::Function, SyncStatus::Unchanged)
+                        });
+                    }
+                }
+                FunctionAction::Missing => {
+                    let msg = match &name {
+                        Some(p) => format!(
+                            "function {p} no longer exists in Lambda (deleted outside lamb?); run `lamb deploy` to recreate it"
+                        ),
+                        None => format!(
+                            "function {id} is not in stack {}; deploy it with `lamb deploy`",
+                            self.cfg.stack_name
+                        ),
+                    };
+                    items.push(ItemReport::failed(id, Kind::Function, msg));
+                }
+                FunctionAction::Update { code, layers } => {
+                    let name = name.unwrap_or_default();
+                    let (this, limit, id) = (self.clone_parts(), limit.clone(), id.clone());
+                    let artifact = if code { artifact } else { None };
+                    tasks.spawn(async move {
+                        let _permit = limit.acquire().await;
+                        let t0 = Instant::now();
+                        let result = this.update_function(&name, artifact.as_ref(), layers.as_deref()).await;
+                        let mut it = ItemReport::new(&id, Kind::Function, SyncStatus::Synced);
+                        it.physical = Some(name);
+                        it.duration_ms = t0.elapsed().as_millis() as u64;
+                        it.layers = layers.unwrap_or_default();
+                        match result {
+                            Ok(live) => {
+                                it.bytes = artifact.as_ref().map_or(0, |a| a.size);
+                                it.code_sha256 = Some(live);
+                            }
+                            Err(e) => {
+                                it.status = SyncStatus::Failed;
+                                it.message = Some(e.to_string());
+                            }
+                        }
+                        it
+                    });
+                }
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            let it = match done {
+                Ok(it) => it,
+                Err(e) => {
+                    tracing::error!(error = %e, "a Lambda update task failed");
+                    continue;
+                }
+            };
+            if let Some(phys) = &it.physical {
+                match (&it.code_sha256, it.status) {
+                    (Some(live), SyncStatus::Synced) => record(st, &it.id, phys, live, it.duration_ms, None),
+                    // A failed push keeps the last known code: it is not what Lambda runs.
+                    _ => {
+                        if let Some(prev) = st.functions.get_mut(&it.id) {
+                            prev.error = it.message.clone();
+                        }
+                    }
+                }
+            }
+            items.push(it);
+        }
+        items
+    }
+
+    /// The parts of a pusher a spawned task needs.
+    fn clone_parts(&self) -> TaskPusher {
+        TaskPusher {
+            aws: self.aws.clone(),
+            lambda: self.lambda.clone(),
+            cfg: self.cfg.clone(),
+            bucket: self.bucket.clone(),
+        }
+    }
+
+    async fn code_source(&self, a: &ArtifactReport) -> Result<CodeSource, SyncError> {
+        self.clone_parts().code_source(a).await
     }
 }
 
-type Remote = HashMap<String, Result<Option<RemoteFunction>, AwsError>>;
-
-async fn fetch_remote(lambda: &LambdaApi, physical: &HashMap<String, String>, ids: &[String], jobs: usize) -> Remote {
-    let limit = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for id in ids {
-        let Some(name) = physical.get(id).cloned() else { continue };
-        let (lambda, limit, id) = (lambda.clone(), limit.clone(), id.clone());
-        tasks.spawn(async move {
-            let _permit = limit.acquire().await;
-            (id, lambda.get(&name).await)
-        });
+fn record(st: &mut StackState, id: &str, physical: &str, sha: &str, duration_ms: u64, error: Option<String>) {
+    let changed =
+        st.functions.get(id).is_none_or(|r| r.code_sha256 != sha || r.physical != physical || r.error.is_some());
+    if changed {
+        st.functions.insert(
+            id.to_string(),
+            FunctionRecord {
+                physical: physical.to_string(),
+                code_sha256: sha.to_string(),
+                via: "sync".into(),
+                synced_at: state::now_secs(),
+                duration_ms,
+                error,
+            },
+        );
     }
-    let mut out = HashMap::new();
-    while let Some(Ok((id, r))) = tasks.join_next().await {
-        out.insert(id, r);
-    }
-    out
 }
 
-/// How to hand a zip to Lambda: in the request when small enough, else through S3.
-async fn code_source(
-    aws: &Aws,
-    cfg: &StackConfig,
-    st: &StackState,
-    size: u64,
-    path: &std::path::Path,
-    sha256: &str,
-) -> Result<CodeSource, SyncError> {
-    if size <= DIRECT_UPLOAD_LIMIT {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| AwsError::Failed(format!("cannot read {}: {e}", path.display())))?;
-        return Ok(CodeSource::Zip(bytes));
-    }
-    let bucket = match (&cfg.bucket, &st.bucket) {
-        (Bucket::Unset, Some(b)) => b.clone(),
-        (Bucket::Unset, None) => {
-            return Err(AwsError::Failed(format!(
+/// What one update task owns.
+struct TaskPusher {
+    aws: Aws,
+    lambda: LambdaApi,
+    cfg: StackConfig,
+    bucket: Option<String>,
+}
+
+impl TaskPusher {
+    /// How to hand a zip to Lambda: in the request when small enough, else through S3.
+    async fn code_source(&self, a: &ArtifactReport) -> Result<CodeSource, SyncError> {
+        if a.size <= DIRECT_UPLOAD_LIMIT {
+            let bytes = tokio::fs::read(&a.path)
+                .await
+                .map_err(|e| AwsError::Failed(format!("cannot read {}: {e}", a.path.display())))?;
+            return Ok(CodeSource::Zip(bytes));
+        }
+        let st = StackState { bucket: self.bucket.clone(), ..Default::default() };
+        let bucket = deploy::resolve_bucket(&self.aws, &self.cfg, &st).await.map_err(|e| match e {
+            DeployError::NoBucket => SyncError::Aws(AwsError::Failed(format!(
                 "the zip is {} MB, over Lambda's {} MB limit for direct uploads; pass --s3-bucket NAME or --resolve-s3 so lamb can upload it through S3",
-                size / 1_000_000,
+                a.size / 1_000_000,
                 DIRECT_UPLOAD_LIMIT / 1_000_000
+            ))),
+            other => other.into(),
+        })?;
+        let key = deploy::artifact_key(&self.cfg.prefix, &a.sha256, "zip");
+        let s3 = S3Api { client: self.aws.s3.clone(), profile: self.aws.profile.clone() };
+        s3.upload_if_missing(&bucket, &key, &a.path).await?;
+        Ok(CodeSource::S3 { bucket, key })
+    }
+
+    /// Points a function at new layers and/or pushes its new code, then checks that Lambda runs
+    /// exactly the zip lamb built. Returns the CodeSha256 Lambda reports.
+    async fn update_function(
+        &self,
+        name: &str,
+        artifact: Option<&ArtifactReport>,
+        layers: Option<&[String]>,
+    ) -> Result<String, SyncError> {
+        if let Some(layers) = layers {
+            self.lambda.set_layers(name, layers).await?;
+        }
+        let Some(a) = artifact else {
+            return Ok(self.lambda.wait_updated(name, Duration::from_secs(60)).await?.code_sha256);
+        };
+        let code = self.code_source(a).await?;
+        let live = self.lambda.update_code(name, &code).await?;
+        if live != a.code_sha256 {
+            return Err(AwsError::Failed(format!(
+                "after the update Lambda reports CodeSha256 `{live}` for {name}, not `{}` (the zip lamb built); the upload did not take, run lamb sync again",
+                a.code_sha256
             ))
             .into());
         }
-        _ => deploy::resolve_bucket(aws, cfg, st).await?,
-    };
-    let key = deploy::artifact_key(&cfg.prefix, sha256, "zip");
-    let s3 = S3Api { client: aws.s3.clone(), profile: aws.profile.clone() };
-    s3.upload_if_missing(&bucket, &key, path).await?;
-    Ok(CodeSource::S3 { bucket, key })
+        Ok(live)
+    }
 }
 
-/// Points a function at new layers and/or pushes its new code, then checks that Lambda runs
-/// exactly the zip lamb built.
-async fn update_function(
-    lambda: &LambdaApi,
-    aws: &Aws,
-    cfg: &StackConfig,
-    st: &StackState,
-    name: &str,
-    artifact: Option<&crate::engine::ArtifactReport>,
-    layers: Option<&[String]>,
-) -> Result<String, SyncError> {
-    if let Some(layers) = layers {
-        lambda.set_layers(name, layers).await?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_from_stack_arn() {
+        assert_eq!(account_of("arn:aws:cloudformation:us-east-1:123456789012:stack/app/abc"), Some("123456789012"));
+        assert_eq!(account_of("app"), None);
     }
-    let Some(a) = artifact else {
-        return Ok(lambda.wait_updated(name, Duration::from_secs(60)).await?.code_sha256);
-    };
-    let code = code_source(aws, cfg, st, a.size, &a.path, &a.sha256).await?;
-    let live = lambda.update_code(name, &code).await?;
-    if live != a.code_sha256 {
-        return Err(AwsError::Failed(format!(
-            "after the update Lambda reports CodeSha256 `{live}` for {name}, not `{}` (the zip lamb built); the upload did not take, run lamb sync again",
-            a.code_sha256
-        ))
-        .into());
+
+    #[test]
+    fn first_difference_names_the_path() {
+        let a: crate::project::value::Value =
+            serde_norway::from_str("Resources:\n  Fn:\n    Properties: {Timeout: 3}\n").unwrap();
+        let b: crate::project::value::Value =
+            serde_norway::from_str("Resources:\n  Fn:\n    Properties: {Timeout: 5}\n").unwrap();
+        assert_eq!(first_difference(&a, &b), "Resources.Fn.Properties.Timeout changed");
+        let c: crate::project::value::Value =
+            serde_norway::from_str("Resources:\n  Fn:\n    Properties: {Timeout: 3}\n  New: {Type: X}\n").unwrap();
+        assert_eq!(first_difference(&c, &a), "Resources.New is new");
+        assert_eq!(first_difference(&a, &c), "Resources.New was removed");
     }
-    Ok(live)
 }

@@ -145,7 +145,13 @@ fn sync_pushes_only_the_edited_function_and_a_second_sync_writes_nothing() {
     assert!(r["items"].as_array().unwrap().iter().all(|i| i["status"] == "unchanged"), "{r}");
     let writes = emu.writes();
     assert!(writes.is_empty(), "a sync with nothing to do wrote: {writes:?}");
-    assert!(!emu.requests().is_empty(), "the emulator logs requests");
+    // It did compare with what Lambda runs: one read per function.
+    let reads = emu
+        .requests()
+        .into_iter()
+        .filter(|(_, service, action)| service == "lambda" && action == "GetFunctionConfiguration")
+        .count();
+    assert_eq!(reads, 4, "{:?}", emu.requests());
 }
 
 #[test]
@@ -230,7 +236,14 @@ fn a_large_function_goes_through_s3() {
     let run = p.lamb_env(&["deploy", "--stack-name", "t-big", "--resolve-s3"], &emu.env());
     assert_eq!(run.code, 0, "{}", run.all());
     p.write("big/bootstrap", "#!/bin/sh\n# v2\n");
+    // Another checkout knows no bucket: the push fails, saying how to give one...
+    fs::remove_dir_all(p.path().join(".lamb")).unwrap();
     let (r, run) = sync_json(&p, emu, "t-big", &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let msg = item(&r, "Big")["message"].as_str().unwrap();
+    assert!(msg.contains("over Lambda's 50 MB limit for direct uploads") && msg.contains("--resolve-s3"), "{msg}");
+    // ...and the next pass, given one, pushes it.
+    let (r, run) = sync_json(&p, emu, "t-big", &["--resolve-s3"]);
     assert_eq!(run.code, 0, "{}", run.all());
     let big = item(&r, "Big");
     assert_eq!(big["status"], "synced");
@@ -407,6 +420,8 @@ fn invoke_reports_the_function_error() {
     // reports as such.
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("the function returned an error"), "{}", run.stderr);
+    // The response printed is the emulator's: it cannot start the function without Docker.
+    assert!(run.stdout.contains("docker"), "{}", run.stdout);
     let run = p.lamb_env(&["invoke", "Nope", "--stack-name", "t-invoke"], &emu.env());
     assert_eq!(run.code, 2);
 }
@@ -425,7 +440,7 @@ fn missing_credentials_are_one_clear_error() {
 }
 
 #[test]
-fn code_changed_outside_lamb_is_left_alone_until_verify_pushes_it_back() {
+fn code_changed_outside_lamb_is_pushed_back_by_the_next_sync() {
     let emu = emulator();
     let p = deployed_example(emu, "t-drift");
     sync_json(&p, emu, "t-drift", &[]);
@@ -443,14 +458,118 @@ fn code_changed_outside_lamb_is_left_alone_until_verify_pushes_it_back() {
             .await
             .unwrap();
     });
-    // The local code did not change: a plain sync trusts its record and writes nothing.
-    let (r, _) = sync_json(&p, emu, "t-drift", &[]);
-    assert_eq!(item(&r, "HelloShell")["status"], "unchanged");
-    assert_eq!(sha_of(&functions(emu, "t-drift"), "HelloShell"), code_sha(&built, "HelloMake"));
-    // --verify asks Lambda, finds the drift and pushes the local build back.
-    let (r, run) = sync_json(&p, emu, "t-drift", &["--verify"]);
+    // The next sync compares with what Lambda runs, not with its own record.
+    let (r, run) = sync_json(&p, emu, "t-drift", &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(item(&r, "HelloShell")["status"], "synced");
     let (mine, _) = p.build_json(&["-r", "HelloShell"]);
     assert_eq!(sha_of(&functions(emu, "t-drift"), "HelloShell"), code_sha(&mine, "HelloShell"));
+}
+
+#[test]
+fn syncing_a_layer_alone_repoints_its_functions() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-layer-only");
+    p.write("layers/shared/shared/greeting.py", "def greet(g, who):\n    return g\n");
+    let (r, run) = sync_json(&p, emu, "t-layer-only", &["-r", "SharedLayer"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let layer = item(&r, "SharedLayer");
+    assert_eq!(layer["status"], "published");
+    assert_eq!(layer["updated_functions"], serde_json::json!(["HelloPython"]));
+    assert_eq!(find(&functions(emu, "t-layer-only"), "HelloPython").layers, [layer["version_arn"].as_str().unwrap()]);
+    // Nothing left to do.
+    let (r, _) = sync_json(&p, emu, "t-layer-only", &["-r", "SharedLayer"]);
+    assert_eq!(item(&r, "SharedLayer")["status"], "unchanged");
+}
+
+#[test]
+fn deploy_after_sync_and_a_local_revert_brings_lambda_back_to_the_build() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-revert");
+    let original = p.read("functions/hello_node/index.js");
+    let v1 = sha_of(&functions(emu, "t-revert"), "HelloNode");
+    p.write("functions/hello_node/index.js", &(original.clone() + "// v2\n"));
+    sync_json(&p, emu, "t-revert", &[]);
+    assert_ne!(sha_of(&functions(emu, "t-revert"), "HelloNode"), v1);
+    // Back to v1 locally: the template is what was deployed, so CloudFormation changes nothing,
+    // and lamb pushes the code itself.
+    p.write("functions/hello_node/index.js", &original);
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-revert"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("no changes") && run.stdout.contains("pushed code CloudFormation left as it was"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(sha_of(&functions(emu, "t-revert"), "HelloNode"), v1);
+    let (r, _) = sync_json(&p, emu, "t-revert", &[]);
+    assert_eq!(item(&r, "HelloNode")["status"], "unchanged");
+}
+
+#[test]
+fn a_resource_id_sync_with_a_template_change_deploys_everything() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-rid-infra");
+    let t = p
+        .read("template.yaml")
+        .replace("      Timeout: 10\n", "      Timeout: 11\n")
+        .replace("    Timeout: 10\n", "    Timeout: 12\n");
+    p.write("template.yaml", &t);
+    let (r, run) = sync_json(&p, emu, "t-rid-infra", &["-r", "HelloNode"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "infra");
+    let name = find(&functions(emu, "t-rid-infra"), "HelloShell").name.clone();
+    let timeout = rt().block_on(async {
+        let lambda = aws_sdk_lambda::Client::new(&emu.sdk().await);
+        lambda.get_function_configuration().function_name(name).send().await.unwrap().timeout()
+    });
+    assert_eq!(timeout, Some(12));
+}
+
+#[test]
+fn nested_stack_changes_are_found_and_their_functions_sync() {
+    let emu = emulator();
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Resources:\n  Child:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n      TemplateURL: child.yaml\n",
+    )
+    .write(
+        "child.yaml",
+        "Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: 'sts:AssumeRole'}]}\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      Code: fn\n      Handler: index.handler\n      Runtime: nodejs20.x\n      Role: !GetAtt Role.Arn\n      Environment: {Variables: {A: '1'}}\n",
+    )
+    .write("fn/index.js", "exports.handler = async () => 1;\n");
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-nested", "--resolve-s3"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    p.write("fn/index.js", "exports.handler = async () => 2;\n");
+    let (r, run) = sync_json(&p, emu, "t-nested", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "code");
+    assert_eq!(item(&r, "Child/Fn")["status"], "synced");
+    // A change inside the nested template is an infrastructure change.
+    p.write("child.yaml", &p.read("child.yaml").replace("A: '1'", "A: '2'"));
+    let (r, run) = sync_json(&p, emu, "t-nested", &["--code"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(r["infra_reasons"].to_string().contains("child.yaml differs from the deployed template"), "{r}");
+    let (r, run) = sync_json(&p, emu, "t-nested", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "infra");
+    let (r, _) = sync_json(&p, emu, "t-nested", &[]);
+    assert_eq!(r["mode"], "code", "deployed: in step again");
+}
+
+#[test]
+fn tag_changes_and_unexecuted_change_sets_in_sync() {
+    let emu = emulator();
+    let p = deployed_example(emu, "t-tags");
+    let (r, run) = sync_json(&p, emu, "t-tags", &["--tags", "team=core", "--no-execute-changeset"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "infra");
+    assert!(r["infra_reasons"].to_string().contains("tag team is not on the stack"), "{r}");
+    assert!(r["items"].as_array().unwrap().iter().all(|i| i["status"] == "skipped"), "not executed: {r}");
+    let (r, run) = sync_json(&p, emu, "t-tags", &["--tags", "team=core"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(r["mode"], "infra");
+    let (r, _) = sync_json(&p, emu, "t-tags", &["--tags", "team=core"]);
+    assert_eq!(r["mode"], "code");
 }

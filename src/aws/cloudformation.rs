@@ -75,6 +75,7 @@ pub struct Event {
     pub resource_type: String,
     pub status: String,
     pub reason: Option<String>,
+    pub physical_id: Option<String>,
 }
 
 /// What lamb asks CloudFormation to do.
@@ -144,9 +145,13 @@ impl CfnApi {
             parameters: s
                 .parameters()
                 .iter()
+                // The value as passed (an SSM parameter's name, not what it resolved to), which is
+                // what the template's parameters are compared with.
                 .map(|p| {
-                    let value = p.resolved_value().or(p.parameter_value()).unwrap_or_default();
-                    (p.parameter_key().unwrap_or_default().to_string(), value.to_string())
+                    (
+                        p.parameter_key().unwrap_or_default().to_string(),
+                        p.parameter_value().unwrap_or_default().to_string(),
+                    )
                 })
                 .collect(),
             tags: s
@@ -350,6 +355,7 @@ impl CfnApi {
                     resource_type: e.resource_type().unwrap_or_default().to_string(),
                     status: e.resource_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
                     reason: e.resource_status_reason().map(str::to_string),
+                    physical_id: e.physical_resource_id().map(str::to_string),
                 });
             }
             token = page.next_token().map(str::to_string);
@@ -383,7 +389,22 @@ impl CfnApi {
                 on_event(&e);
             }
             match info {
-                Some(info) if !info.busy() => return Ok((info, failures)),
+                Some(info) if !info.busy() => {
+                    // A nested stack's failure says only "Embedded stack ... was not successfully
+                    // created": its own events hold the reason.
+                    let nested: Vec<String> = failures
+                        .iter()
+                        .filter(|e| e.resource_type == "AWS::CloudFormation::Stack" && e.logical_id != stack)
+                        .filter_map(|e| e.physical_id.clone())
+                        .collect();
+                    for child in nested {
+                        let mut child_seen = HashSet::new();
+                        if let Ok(events) = self.events_since(&child, None, &mut child_seen).await {
+                            failures.extend(events.into_iter().filter(|e| e.status.ends_with("_FAILED")));
+                        }
+                    }
+                    return Ok((info, failures));
+                }
                 None => {
                     // Deleted (a delete finished, or a failed create was cleaned up).
                     let gone =

@@ -203,6 +203,20 @@ impl LambdaApi {
     }
 }
 
+impl LambdaApi {
+    /// The CodeSha256 of a published layer version's content.
+    pub async fn layer_version_sha(&self, arn: &str) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .get_layer_version_by_arn()
+            .arn(arn)
+            .send()
+            .await
+            .map_err(|e| self.err("GetLayerVersionByArn", e))?;
+        Ok(out.content().and_then(|c| c.code_sha256()).unwrap_or_default().to_string())
+    }
+}
+
 /// A layer version ARN without its version: `arn:aws:lambda:r:acct:layer:name`.
 pub fn layer_base(arn: &str) -> &str {
     match arn.rsplit_once(':') {

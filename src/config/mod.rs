@@ -3,6 +3,7 @@
 
 pub mod overrides;
 pub mod samconfig;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,10 @@ pub enum ConfigError {
     NoStackName,
     #[error("--tags: {0}")]
     Tags(String),
+    #[error("{}: {message}", file.display())]
+    LambToml { file: PathBuf, message: String },
+    #[error("{var}: {message}")]
+    Env { var: String, message: String },
 }
 
 impl ConfigError {

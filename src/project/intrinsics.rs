@@ -20,6 +20,14 @@ pub enum ParamValue {
 }
 
 impl ParamValue {
+    /// The value as CloudFormation takes it in a parameter: lists comma-joined.
+    pub fn as_cfn_string(&self) -> String {
+        match self {
+            ParamValue::String(s) => s.clone(),
+            ParamValue::List(items) => items.join(","),
+        }
+    }
+
     fn to_value(&self) -> Value {
         match self {
             ParamValue::String(s) => Value::String(s.clone()),

@@ -452,6 +452,15 @@ def _patch_change_sets() -> None:
                                                   "can not be updated.")
         change_set_id, stack_id = orig_create(self, stack_name, change_set_name, *args, **kwargs)
         cs = self.change_sets[change_set_id]
+        # moto calls a change set empty when template and parameters match; new stack tags are a
+        # change too (CloudFormation applies them to the stack and its resources).
+        stack = self.stacks.get(stack_id)
+        new_tags = bound.arguments.get("tags") or {}
+        if (cs.status == "FAILED" and cs.status_reason == NO_CHANGES_REASON and stack is not None
+                and new_tags and dict(new_tags) != dict(stack.tags or {})):
+            cs.status = "CREATE_COMPLETE"
+            cs.execution_status = "AVAILABLE"
+            cs.status_reason = None
         err = getattr(cs, "_lamb_transform_error", None)
         if err:
             cs.status = "FAILED"
@@ -480,6 +489,8 @@ def _patch_change_sets() -> None:
         # moto only updates the resource map; bring the stack itself up to date
         stack.status_reason = None
         stack.template_dict = cs.template_dict
+        if cs.tags:
+            stack.tags = dict(cs.tags)
         if cs.change_set_type == "UPDATE" or cs.parameters:
             stack.parameters = dict(cs.parameters or {})
         stack.description = cs.template_dict.get("Description")
@@ -961,6 +972,26 @@ def _add_apigw_stage_model() -> None:
     assert "AWS::ApiGateway::Stage" in parsing.get_model_map()
 
 
+def _patch_layer_version_by_arn() -> None:
+    """moto routes GetLayerVersionByArn (`GET /2018-10-31/layers?find=LayerVersion&Arn=...`)
+    but has no handler for it (HTTP 500). lamb uses it to read a layer version's CodeSha256."""
+    from moto.awslambda.exceptions import UnknownLayerVersionException
+    from moto.awslambda.responses import LambdaResponse
+
+    _require(LambdaResponse, "get_layer_version")
+    if hasattr(LambdaResponse, "get_layer_version_by_arn"):
+        return
+
+    def get_layer_version_by_arn(self: Any) -> str:
+        arn = self._get_param("Arn") or (self.querystring.get("Arn") or [""])[0]
+        version = self.backend._layers.get_layer_version_by_arn(arn)
+        if version is None:
+            raise UnknownLayerVersionException([arn])
+        return json.dumps(version.get_layer_version())
+
+    LambdaResponse.get_layer_version_by_arn = get_layer_version_by_arn
+
+
 def apply_patches() -> None:
     import moto
 
@@ -978,6 +1009,7 @@ def apply_patches() -> None:
     _patch_lambda_and_apigw_models()
     _patch_iam_role_model()
     _add_apigw_stage_model()
+    _patch_layer_version_by_arn()
     _patch_error_format()  # last: wraps the final versions of the response methods
 
 

@@ -423,6 +423,8 @@ def run(port: int) -> None:
         expect(cfg["CodeSha256"] == code_sha256(code_zip), "CodeSha256 != sha256(code.zip from S3)")
         layers = [layer["Arn"] for layer in cfg.get("Layers", [])]
         expect(layers == [state["outputs"]["LayerArn"]], f"layers {layers}")
+        by_arn = lam.get_layer_version_by_arn(Arn=layers[0])
+        expect(by_arn["Content"]["CodeSha256"] == code_sha256(layer_zip), f"layer by arn {by_arn['Content']}")
         roles = by_type.get("AWS::IAM::Role", [])
         expect(len(roles) == 1, f"roles {roles}")
         expect(cfg["Role"].endswith(":role/" + roles[0]["PhysicalResourceId"]), f"role {cfg['Role']}")
