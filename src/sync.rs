@@ -25,6 +25,8 @@ use crate::state::{self, FunctionRecord, InfraRecord, LayerRecord, StackState};
 
 /// Lambda takes zips up to this size in the request itself; larger ones go through S3.
 pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1000 * 1000;
+/// Above this many functions to read, ListFunctions (50 per call) beats one call each.
+const LIST_THRESHOLD: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -475,11 +477,29 @@ impl<'a> Pusher<'a> {
         }
     }
 
-    /// What Lambda runs now for `ids` (read in parallel).
+    /// What Lambda runs now for `ids`: many at once through ListFunctions, the rest (few, or
+    /// not listed) one by one in parallel.
     async fn remote(&self, physical: &HashMap<String, String>, ids: &[String]) -> Remote {
+        let mut out = Remote::new();
+        let mut pending: Vec<&String> = ids.iter().filter(|id| physical.contains_key(*id)).collect();
+        if pending.len() > LIST_THRESHOLD {
+            let names: HashSet<String> = pending.iter().map(|id| physical[*id].clone()).collect();
+            match self.lambda.list(&names).await {
+                Ok(found) => {
+                    pending.retain(|id| match found.get(&physical[*id]) {
+                        Some(f) => {
+                            out.insert((*id).clone(), Ok(Some(f.clone())));
+                            false
+                        }
+                        None => true,
+                    });
+                }
+                Err(e) => tracing::debug!(error = %e, "ListFunctions failed; reading functions one by one"),
+            }
+        }
         let limit = Arc::new(tokio::sync::Semaphore::new(self.jobs));
         let mut tasks = tokio::task::JoinSet::new();
-        for id in ids {
+        for id in pending {
             let Some(name) = physical.get(id).cloned() else { continue };
             let (lambda, limit, id) = (self.lambda.clone(), limit.clone(), id.clone());
             tasks.spawn(async move {
@@ -487,7 +507,6 @@ impl<'a> Pusher<'a> {
                 (id, lambda.get(&name).await)
             });
         }
-        let mut out = HashMap::new();
         while let Some(done) = tasks.join_next().await {
             match done {
                 Ok((id, r)) => {

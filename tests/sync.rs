@@ -573,3 +573,39 @@ fn tag_changes_and_unexecuted_change_sets_in_sync() {
     let (r, _) = sync_json(&p, emu, "t-tags", &["--tags", "team=core"]);
     assert_eq!(r["mode"], "code");
 }
+
+#[test]
+fn many_functions_are_read_with_list_functions_and_only_changed_ones_pushed() {
+    let emu = Emulator::start();
+    let p = Project::empty();
+    let mut t = String::from(
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {Handler: bootstrap, Runtime: provided.al2023}\nResources:\n",
+    );
+    for i in 0..12 {
+        t.push_str(&format!(
+            "  Fn{i:02}:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: fns/f{i:02}}}\n"
+        ));
+        p.write(&format!("fns/f{i:02}/bootstrap"), &format!("#!/bin/sh\necho {i}\n"));
+    }
+    p.write("template.yaml", &t);
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-many", "--resolve-s3"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    p.write("fns/f07/bootstrap", "#!/bin/sh\necho seven\n");
+    emu.clear_requests();
+    let (r, run) = sync_json(&p, &emu, "t-many", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let synced: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "synced")
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(synced, ["Fn07"]);
+    let requests = emu.requests();
+    let reads = |action: &str| requests.iter().filter(|(_, s, a)| s == "lambda" && a == action).count();
+    assert_eq!(reads("ListFunctions"), 1, "{requests:?}");
+    assert_eq!(reads("UpdateFunctionCode"), 1, "{requests:?}");
+    let writes = emu.writes();
+    assert_eq!(writes.len(), 1, "only the changed function is written: {writes:?}");
+}

@@ -1,6 +1,7 @@
 //! Lambda calls lamb makes: read a function's code hash and state, update its code, wait until
 //! the update is live, publish layer versions and repoint functions at them.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
@@ -204,6 +205,45 @@ impl LambdaApi {
 }
 
 impl LambdaApi {
+    /// Reads many functions at once through ListFunctions (50 per call), stopping as soon as
+    /// every name in `names` was seen. Names not found are left out: the caller checks them one
+    /// by one (they may have been deleted, or ListFunctions may lag behind).
+    pub async fn list(
+        &self,
+        names: &std::collections::HashSet<String>,
+    ) -> Result<HashMap<String, RemoteFunction>, AwsError> {
+        let mut out = HashMap::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .client
+                .list_functions()
+                .max_items(50)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| self.err("ListFunctions", e))?;
+            for f in page.functions() {
+                let Some(name) = f.function_name().filter(|n| names.contains(*n)) else { continue };
+                out.insert(
+                    name.to_string(),
+                    RemoteFunction {
+                        name: name.to_string(),
+                        arn: f.function_arn().unwrap_or_default().to_string(),
+                        code_sha256: f.code_sha256().unwrap_or_default().to_string(),
+                        last_update_status: f.last_update_status().map(|s| s.as_str().to_string()),
+                        state: f.state().map(|s| s.as_str().to_string()),
+                        layers: f.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect(),
+                    },
+                );
+            }
+            marker = page.next_marker().map(str::to_string);
+            if marker.is_none() || out.len() == names.len() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// The CodeSha256 of a published layer version's content.
     pub async fn layer_version_sha(&self, arn: &str) -> Result<String, AwsError> {
         let out = self
