@@ -81,6 +81,15 @@ pub enum Command {
     /// Delete the stack (and, with --purge-artifacts, lamb's uploads)
     #[command(after_help = EXIT_CODES)]
     Delete(DeleteArgs),
+    /// Tell a running `lamb sync --watch` which files were saved, so it syncs them at once
+    #[command(after_help = EXIT_CODES)]
+    Trigger(TriggerArgs),
+    /// Show what was last synced, per function (from the daemon, or from lamb's state)
+    #[command(after_help = EXIT_CODES)]
+    Status(StatusArgs),
+    /// Run `lamb sync --watch` for a project as a systemd user service
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
@@ -203,9 +212,21 @@ pub struct SyncArgs {
     /// Do not ask before the first sync of a stack (sync updates code outside CloudFormation)
     #[arg(short, long)]
     pub yes: bool,
-    /// Functions updated at once
-    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    /// Functions updated at once [default: 8, or jobs in lamb.toml / LAMB_JOBS]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Keep running: sync again whenever a function's files, the template or the config change
+    #[arg(short, long)]
+    pub watch: bool,
+    /// With --watch: quiet time after the last change before syncing [default: 20, or lamb.toml]
+    #[arg(long, value_name = "MS", requires = "watch")]
+    pub debounce_ms: Option<u64>,
+    /// With --watch: ignore changes to paths matching this glob (repeatable)
+    #[arg(long, value_name = "GLOB", requires = "watch")]
+    pub watch_exclude: Vec<String>,
+    /// With --watch: the control socket for `lamb trigger` and `lamb status` [default: $XDG_RUNTIME_DIR/lamb/<project>.sock]
+    #[arg(long, value_name = "PATH", requires = "watch")]
+    pub socket: Option<PathBuf>,
     /// Pack the content of symlinks that point outside the project (refused by default)
     #[arg(long)]
     pub follow_external_symlinks: bool,
@@ -254,6 +275,62 @@ pub struct DeleteArgs {
     #[arg(long, value_name = "BUCKET")]
     pub s3_bucket: Option<String>,
     /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The saved files [default: every function and layer]
+    pub paths: Vec<PathBuf>,
+    /// Wait until the sync finished; print its result and exit 1 if it failed
+    #[arg(long)]
+    pub wait: bool,
+    /// With no daemon running, run a one-shot `lamb sync --yes` instead of doing nothing
+    #[arg(long)]
+    pub fallback_sync: bool,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The daemon's control socket [default: the project's]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// The daemon's control socket [default: the project's]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
+    pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write lamb@.service under ~/.config/systemd/user and enable it for the project
+    Install(ServiceArgs),
+    /// Stop and disable the project's service
+    Uninstall(ServiceArgs),
+    /// Show the project's service (systemctl --user status)
+    Status(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// The project directory [default: the current directory]
+    pub project_dir: Option<PathBuf>,
+    /// Print the unit file and the commands instead of running them
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Install without asking (the service syncs without asking, as `lamb sync --yes` does)
     #[arg(short, long)]
     pub yes: bool,
 }

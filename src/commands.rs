@@ -158,7 +158,11 @@ fn print_outputs(outputs: &[crate::deploy::OutputRow]) {
     }
 }
 
-pub fn sync(args: SyncArgs, quiet: bool) -> Result<(), Error> {
+pub fn sync(args: SyncArgs, global: &crate::cli::GlobalArgs) -> Result<(), Error> {
+    let quiet = global.quiet;
+    if args.watch {
+        return crate::daemon::run(args, global);
+    }
     let ctx = context(&args.project, &args.aws, Some(&args.deploy), "sync")?;
     let ids = args
         .resource_ids
@@ -178,7 +182,22 @@ pub fn sync(args: SyncArgs, quiet: bool) -> Result<(), Error> {
         engine::build(&ctx.project, &opts, &engine::Silent)
     };
     let ui = TermUi { quiet: quiet || args.output == Format::Json };
-    let opts = SyncOptions { ids, code_only: args.code, yes: args.yes, jobs: usize::from(args.jobs) };
+    let jobs = match args.jobs {
+        Some(j) => usize::from(j),
+        None => {
+            let toml = crate::config::settings::read(&ctx.pc.root)?;
+            let flags = crate::config::settings::WatchFlags::default();
+            crate::config::settings::resolve(
+                &ctx.pc.root,
+                &flags,
+                &|k| std::env::var(k).ok(),
+                &toml,
+                &ctx.pc.samconfig,
+            )?
+            .jobs
+        }
+    };
+    let opts = SyncOptions { ids, code_only: args.code, yes: args.yes, jobs };
     let rt = runtime()?;
     let result = rt.block_on(async {
         let aws = Aws::connect(&ctx.cfg.aws).await?;
@@ -460,5 +479,265 @@ pub fn delete(args: DeleteArgs, quiet: bool) -> Result<(), Error> {
 impl From<AwsError> for Error {
     fn from(e: AwsError) -> Self {
         Error::Failed(e.to_string())
+    }
+}
+
+/// The control socket of the project `project` names.
+fn socket_of(
+    project: &ProjectArgs,
+    configured: Option<&std::path::Path>,
+) -> Result<(std::path::PathBuf, ProjectConfig), Error> {
+    let pc = config::project(project, "sync")?;
+    let toml = crate::config::settings::read(&pc.root)?;
+    let configured = configured
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| std::env::var("LAMB_SOCKET").ok().map(Into::into))
+        .or(toml.daemon.socket);
+    Ok((crate::daemon::socket_for(&pc.root, configured.as_deref()), pc))
+}
+
+pub fn trigger(args: crate::cli::TriggerArgs) -> Result<(), Error> {
+    let (socket, pc) = socket_of(&args.project, args.socket.as_deref())?;
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::Failed(format!("cannot determine the current directory: {e}")))?;
+    let paths: Vec<std::path::PathBuf> = args.paths.iter().map(|p| cwd.join(p)).collect();
+    let rt = runtime()?;
+    let cmd = crate::daemon::ipc::Command::Trigger { paths, wait: args.wait };
+    let answer = rt
+        .block_on(crate::daemon::ipc::call(&socket, cmd))
+        .map_err(|e| Error::Failed(format!("cannot talk to the daemon at {}: {e}", socket.display())))?;
+    let Some(resp) = answer else {
+        if !args.fallback_sync {
+            // An editor hook with no daemon running: nothing to do, and nothing to complain about.
+            return Ok(());
+        }
+        let mut argv: Vec<std::ffi::OsString> =
+            vec!["lamb".into(), "sync".into(), "--yes".into(), "--template-file".into(), pc.template.clone().into()];
+        if let Some(dir) = &args.project.project_dir {
+            argv.extend(["--project-dir".into(), cwd.join(dir).into()]);
+        }
+        if args.output == Format::Json {
+            argv.extend(["-o".into(), "json".into()]);
+        }
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(argv).map_err(|e| Error::Usage(e.to_string()))?;
+        let crate::cli::Command::Sync(sync_args) = cli.command else { unreachable!("parsed a sync command") };
+        return sync(sync_args, &cli.global);
+    };
+    if args.output == Format::Json {
+        emit(&serde_json::to_string(&resp).unwrap_or_default());
+    } else if args.wait {
+        let items = resp.result.as_ref().and_then(|r| r["items"].as_array().cloned()).unwrap_or_default();
+        for i in &items {
+            let msg = i["message"].as_str().map(|m| format!(": {m}")).unwrap_or_default();
+            emit(&format!("{:<9} {}{msg}", i["status"].as_str().unwrap_or("?"), i["id"].as_str().unwrap_or("?")));
+        }
+        if items.is_empty() {
+            emit("nothing to sync");
+        }
+    }
+    match (resp.ok, resp.error) {
+        (true, _) => Ok(()),
+        (false, Some(e)) => Err(Error::Failed(e)),
+        (false, None) => Err(Error::Failed(String::new())),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the epoch.
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+pub fn status(args: crate::cli::StatusArgs) -> Result<(), Error> {
+    let (socket, pc) = socket_of(&args.project, args.socket.as_deref())?;
+    let rt = runtime()?;
+    let live = rt.block_on(crate::daemon::ipc::call(&socket, crate::daemon::ipc::Command::Status)).ok().flatten();
+    let doc = match live.and_then(|r| r.result) {
+        Some(doc) => doc,
+        None => {
+            // No daemon: what lamb's state says about the stack.
+            let stack = args
+                .aws
+                .stack_name
+                .clone()
+                .or_else(|| pc.samconfig.string("stack_name"))
+                .ok_or(config::ConfigError::NoStackName)?;
+            let lamb_dir = pc.root.join(LAMB_DIR);
+            let region = args
+                .aws
+                .region
+                .clone()
+                .or_else(|| pc.samconfig.string("region"))
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .unwrap_or_default();
+            let st = StackState::load(&lamb_dir, &stack, &region)?;
+            let functions: Vec<serde_json::Value> = st
+                .functions
+                .iter()
+                .map(|(id, f)| {
+                    serde_json::json!({"id": id, "last_sync": f.synced_at, "code_sha256": f.code_sha256, "duration_ms": f.duration_ms, "last_error": f.error, "pending": false})
+                })
+                .collect();
+            serde_json::json!({
+                "daemon": null,
+                "stack": {"name": stack, "region": region, "last_infra_deploy": st.infra.as_ref().map(|i| i.deployed_at)},
+                "functions": functions,
+            })
+        }
+    };
+    if args.output == Format::Json {
+        emit(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(());
+    }
+    match doc["daemon"]["pid"].as_u64() {
+        Some(pid) => emit(&format!("daemon: running, pid {pid}, {} passes", doc["daemon"]["passes"])),
+        None => emit("daemon: not running (from lamb's record)"),
+    }
+    let deployed = doc["stack"]["last_infra_deploy"].as_u64().map_or("never by lamb".to_string(), utc);
+    emit(&format!(
+        "stack {} ({}): last infrastructure deploy {deployed}",
+        doc["stack"]["name"].as_str().unwrap_or("?"),
+        doc["stack"]["region"].as_str().unwrap_or("?")
+    ));
+    let items = doc["functions"].as_array().cloned().unwrap_or_default();
+    let width = items.iter().filter_map(|i| i["id"].as_str()).map(str::len).max().unwrap_or(0);
+    for i in &items {
+        let id = i["id"].as_str().unwrap_or("?");
+        let mut line = format!("  {id:<width$}");
+        if i["pending"] == true {
+            line.push_str("  pending");
+        }
+        match i["last_sync"].as_u64() {
+            Some(t) => line.push_str(&format!("  synced {}", utc(t))),
+            None => line.push_str("  not synced yet"),
+        }
+        if let Some(sha) = i["code_sha256"].as_str().filter(|s| !s.is_empty()) {
+            line.push_str(&format!("  {sha}"));
+        }
+        if let Some(ms) = i["duration_ms"].as_u64().filter(|ms| *ms > 0) {
+            line.push_str(&format!("  {}", duration(ms)));
+        }
+        if let Some(e) = i["last_error"].as_str() {
+            line.push_str(&format!("\n    last error: {e}"));
+        }
+        emit(&line);
+    }
+    Ok(())
+}
+
+pub fn service(cmd: crate::cli::ServiceCommand) -> Result<(), Error> {
+    use crate::cli::ServiceCommand;
+    use crate::daemon::systemd;
+    let args = match &cmd {
+        ServiceCommand::Install(a) | ServiceCommand::Uninstall(a) | ServiceCommand::Status(a) => a,
+    };
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::Failed(format!("cannot determine the current directory: {e}")))?;
+    let dir = cwd.join(args.project_dir.clone().unwrap_or_default());
+    let dir =
+        dir.canonicalize().map_err(|e| Error::Usage(format!("{}: {e}; pass the project directory", dir.display())))?;
+    if crate::project::template::find(&dir).is_none() {
+        return Err(Error::Usage(format!(
+            "{} has no template.yaml (or .yml/.json); pass the project directory",
+            dir.display()
+        )));
+    }
+    let unit = format!("lamb@{}.service", systemd::escape_path(&dir));
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| "/root".into());
+    let unit_dir = systemd::unit_dir(&home, std::env::var("XDG_CONFIG_HOME").ok().as_deref());
+    let systemctl = |verb: &[&str]| -> Result<String, Error> {
+        let out = std::process::Command::new("systemctl").arg("--user").args(verb).output().map_err(|e| {
+            Error::Failed(format!(
+                "cannot run systemctl ({e}); is this a systemd system? run `systemctl --user {}` yourself",
+                verb.join(" ")
+            ))
+        })?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(Error::Failed(format!("`systemctl --user {}` failed:\n{}", verb.join(" "), text.trim_end())))
+        }
+    };
+    match cmd {
+        ServiceCommand::Install(a) => {
+            let lamb =
+                std::env::current_exe().map_err(|e| Error::Failed(format!("cannot find lamb's own path: {e}")))?;
+            let content = systemd::unit_file(&lamb);
+            let path = unit_dir.join("lamb@.service");
+            let commands =
+                ["systemctl --user daemon-reload".to_string(), format!("systemctl --user enable --now {unit}")];
+            if a.dry_run {
+                emit(&format!("# {}\n{content}", path.display()));
+                for c in &commands {
+                    emit(c);
+                }
+                return Ok(());
+            }
+            if !a.yes {
+                let q = format!(
+                    "The service will sync {} whenever its files change, without asking (it drifts the stack from its template until the next deploy). Install?",
+                    dir.display()
+                );
+                if !(TermUi { quiet: false }).confirm(&q) {
+                    return Err(Error::Failed("not installed; pass --yes to install without a terminal".into()));
+                }
+            }
+            std::fs::create_dir_all(&unit_dir)
+                .map_err(|e| Error::Failed(format!("cannot create {}: {e}", unit_dir.display())))?;
+            crate::state::write_atomic(&path, content.as_bytes())?;
+            emit(&format!("wrote {}", path.display()));
+            systemctl(&["daemon-reload"])?;
+            systemctl(&["enable", "--now", &unit])?;
+            emit(&format!("enabled and started {unit}; follow it with `journalctl --user -u {unit} -f`"));
+            Ok(())
+        }
+        ServiceCommand::Uninstall(a) => {
+            if a.dry_run {
+                emit(&format!("systemctl --user disable --now {unit}"));
+                return Ok(());
+            }
+            systemctl(&["disable", "--now", &unit])?;
+            emit(&format!(
+                "stopped and disabled {unit} (the template {} stays for other projects)",
+                unit_dir.join("lamb@.service").display()
+            ));
+            Ok(())
+        }
+        ServiceCommand::Status(a) => {
+            if a.dry_run {
+                emit(&format!("systemctl --user status {unit}"));
+                return Ok(());
+            }
+            match systemctl(&["status", "--no-pager", &unit]) {
+                Ok(text) => {
+                    emit(text.trim_end());
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_formats_the_epoch_and_leap_days() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(1_795_619_593), "2026-11-25 15:13:13 UTC");
     }
 }

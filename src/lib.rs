@@ -10,6 +10,7 @@ pub mod build;
 pub mod cli;
 mod commands;
 pub mod config;
+pub mod daemon;
 pub mod deploy;
 pub mod engine;
 pub mod fingerprint;
@@ -124,10 +125,14 @@ fn init_logging(g: &GlobalArgs) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match g.log_format {
         LogFormat::Json => builder.json().try_init(),
+        // Under systemd (JOURNAL_STREAM set) journald adds its own timestamps and shows no
+        // colours; lamb's human format has no timestamps either way.
         LogFormat::Human => builder
             .without_time()
             .with_target(false)
-            .with_ansi(color(g.color) && std::io::stderr().is_terminal())
+            .with_ansi(
+                color(g.color) && std::io::stderr().is_terminal() && std::env::var_os("JOURNAL_STREAM").is_none(),
+            )
             .try_init(),
     };
 }
@@ -149,7 +154,7 @@ fn load_project(args: &cli::ProjectArgs, command: &str) -> Result<project::Proje
     load_project_with(&config::project(args, command)?)
 }
 
-fn load_project_with(pc: &config::ProjectConfig) -> Result<project::Project, Error> {
+pub(crate) fn load_project_with(pc: &config::ProjectConfig) -> Result<project::Project, Error> {
     Ok(project::load(&project::LoadOptions {
         template: pc.template.clone(),
         root: pc.root.clone(),
@@ -196,8 +201,14 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         }
         Command::Sync(args) => {
             let format = args.output;
-            json_errors(format, || commands::sync(args, cli.global.quiet))
+            json_errors(format, || commands::sync(args, &cli.global))
         }
+        Command::Trigger(args) => commands::trigger(args),
+        Command::Status(args) => {
+            let format = args.output;
+            json_errors(format, || commands::status(args))
+        }
+        Command::Service(cmd) => commands::service(cmd),
         Command::Outputs(args) => {
             let format = args.output;
             json_errors(format, || commands::outputs(args))

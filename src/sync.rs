@@ -403,7 +403,11 @@ pub async fn run(
 
 /// Report items after a CloudFormation deploy: what the change set or lamb's code push
 /// touched is `deployed`, the rest `unchanged`; nothing when the change set was not executed.
-fn deployed_items(report: &BuildReport, outcome: &DeployOutcome, wanted: &dyn Fn(&str) -> bool) -> Vec<ItemReport> {
+fn deployed_items(
+    report: &BuildReport,
+    outcome: &DeployOutcome,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+) -> Vec<ItemReport> {
     let changed: HashSet<&str> = outcome
         .changes
         .iter()
@@ -436,6 +440,7 @@ fn deployed_items(report: &BuildReport, outcome: &DeployOutcome, wanted: &dyn Fn
             };
             ItemReport {
                 code_sha256: r.artifact.as_ref().map(|a| a.code_sha256.clone()),
+                bytes: if status == SyncStatus::Deployed { r.artifact.as_ref().map_or(0, |a| a.size) } else { 0 },
                 message,
                 ..ItemReport::new(&r.id, r.kind, status)
             }
@@ -530,7 +535,7 @@ impl<'a> Pusher<'a> {
         project: &Project,
         report: &BuildReport,
         physical: &HashMap<String, String>,
-        wanted: &dyn Fn(&str) -> bool,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
         st: &mut StackState,
     ) -> (HashMap<String, String>, Vec<ItemReport>, Remote) {
         let mut swaps = HashMap::new();
@@ -642,7 +647,7 @@ impl<'a> Pusher<'a> {
         report: &BuildReport,
         physical: &HashMap<String, String>,
         targets: &[String],
-        wanted: &dyn Fn(&str) -> bool,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
         swaps: &HashMap<String, String>,
         known: Remote,
         st: &mut StackState,

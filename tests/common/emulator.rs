@@ -89,13 +89,18 @@ impl Emulator {
             .await
     }
 
-    /// Requests the emulator received since the last reset: (method, service, action).
-    pub fn requests(&self) -> Vec<(String, String, String)> {
+    /// Requests the emulator received since the last reset, as it logs them (method, service,
+    /// action, path, status).
+    pub fn raw_requests(&self) -> Vec<serde_json::Value> {
         let body = http_get(self.port, "/_lamb/requests");
         let v: serde_json::Value =
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /_lamb/requests ({e}): {body}"));
-        v.as_array()
-            .unwrap()
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Requests the emulator received since the last reset: (method, service, action).
+    pub fn requests(&self) -> Vec<(String, String, String)> {
+        self.raw_requests()
             .iter()
             .map(|r| {
                 (

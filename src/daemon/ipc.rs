@@ -1,0 +1,247 @@
+//! The control socket: a Unix socket, owner-only, speaking newline-delimited JSON. Editors'
+//! save hooks (`lamb trigger`) and `lamb status` use it. Every message carries the protocol
+//! version; a daemon answers a version it does not speak with an error naming both.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// The protocol version this lamb speaks.
+pub const VERSION: u32 = 1;
+
+/// A request from a client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub v: u32,
+    #[serde(flatten)]
+    pub cmd: Command,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Command {
+    /// Files were saved: sync what they belong to now. No paths: everything.
+    Trigger {
+        #[serde(default)]
+        paths: Vec<PathBuf>,
+        #[serde(default)]
+        wait: bool,
+    },
+    Status,
+    Ping,
+}
+
+/// The daemon's answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Response {
+    pub v: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Trigger: the functions and layers the paths belong to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<String>,
+    /// Trigger with wait: the sync result; status: the status document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl Response {
+    pub fn error(msg: impl Into<String>) -> Self {
+        Response { v: VERSION, ok: false, error: Some(msg.into()), ..Default::default() }
+    }
+}
+
+/// A request handed to the daemon's event loop, with where to send the answer.
+pub type Incoming = (Command, oneshot::Sender<Response>);
+
+/// A short stable id for a project: its directory name plus a hash of its path.
+pub fn project_id(root: &Path) -> String {
+    let name: String = root
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .collect()
+        })
+        .unwrap_or_else(|| "project".into());
+    let hash = crate::fingerprint::hex(&Sha256::digest(root.as_os_str().as_encoded_bytes()));
+    format!("{name}-{}", &hash[..12])
+}
+
+/// Where a project's socket lives: `$XDG_RUNTIME_DIR/lamb/<id>.sock`, or `/tmp/lamb-<uid>/`
+/// when there is no runtime directory.
+pub fn socket_path(root: &Path, configured: Option<&Path>, xdg_runtime_dir: Option<&str>) -> PathBuf {
+    if let Some(p) = configured {
+        return p.to_path_buf();
+    }
+    let dir = match xdg_runtime_dir.filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("lamb"),
+        // SAFETY: getuid cannot fail.
+        None => PathBuf::from(format!("/tmp/lamb-{}", unsafe { libc::getuid() })),
+    };
+    dir.join(format!("{}.sock", project_id(root)))
+}
+
+/// Binds the socket: its directory 0700, the socket 0600. A stale socket (no daemon behind
+/// it) is replaced.
+pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("/tmp"));
+    crate::state::create_private_dir(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is in use by another daemon", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// The user id of the process at the other end of `stream`.
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    stream.peer_cred().ok().map(|c| c.uid())
+}
+
+/// Accepts connections forever, forwarding each request to `tx`. Peers running as another
+/// user are refused (the socket's mode already keeps them out; this checks again).
+pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Incoming>) {
+    // SAFETY: getuid cannot fail.
+    let me = unsafe { libc::getuid() };
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        if peer_uid(&stream) != Some(me) {
+            tracing::warn!(peer = ?peer_uid(&stream), "refused a control connection from another user");
+            continue;
+        }
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let response = match serde_json::from_str::<serde_json::Value>(&line) {
+                    Err(e) => Response::error(format!("not JSON: {e}")),
+                    Ok(v) if v.get("v").and_then(|v| v.as_u64()) != Some(u64::from(VERSION)) => {
+                        Response::error(format!(
+                            "protocol version {} is not supported; this daemon speaks version {VERSION}",
+                            v.get("v").map_or("(none)".to_string(), |v| v.to_string())
+                        ))
+                    }
+                    Ok(v) => match serde_json::from_value::<Request>(v) {
+                        Err(e) => Response::error(format!("bad request: {e}")),
+                        Ok(req) => {
+                            let (reply, answer) = oneshot::channel();
+                            if tx.send((req.cmd, reply)).await.is_err() {
+                                Response::error("the daemon is shutting down")
+                            } else {
+                                answer.await.unwrap_or_else(|_| Response::error("the daemon is shutting down"))
+                            }
+                        }
+                    },
+                };
+                let mut out = serde_json::to_vec(&response).unwrap_or_default();
+                out.push(b'\n');
+                if write.write_all(&out).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Sends one request to the daemon at `path`. `Ok(None)` when no daemon is listening.
+pub async fn call(path: &Path, cmd: Command) -> std::io::Result<Option<Response>> {
+    let stream = match UnixStream::connect(path).await {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(&Request { v: VERSION, cmd }).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    let mut lines = BufReader::new(read).lines();
+    let Some(answer) = lines.next_line().await? else {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the daemon closed the connection"));
+    };
+    let response: Response = serde_json::from_str(&answer).map_err(std::io::Error::other)?;
+    if response.v != VERSION {
+        return Err(std::io::Error::other(format!(
+            "the daemon speaks protocol version {}, this lamb speaks {VERSION}; restart the daemon with this lamb",
+            response.v
+        )));
+    }
+    Ok(Some(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_path_prefers_configuration_then_runtime_dir() {
+        let root = Path::new("/home/me/my app");
+        let id = project_id(root);
+        assert!(id.starts_with("my_app-") && id.len() == "my_app-".len() + 12, "{id}");
+        assert_eq!(
+            socket_path(root, None, Some("/run/user/1000")),
+            PathBuf::from(format!("/run/user/1000/lamb/{id}.sock"))
+        );
+        assert!(socket_path(root, None, None).starts_with("/tmp/lamb-"));
+        assert_eq!(socket_path(root, Some(Path::new("/x.sock")), Some("/run")), PathBuf::from("/x.sock"));
+        assert_ne!(project_id(Path::new("/a/app")), project_id(Path::new("/b/app")));
+    }
+
+    #[tokio::test]
+    async fn requests_round_trip_and_versions_are_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("run/lamb/p.sock");
+        let listener = bind(&path).await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        let (tx, mut rx) = mpsc::channel::<Incoming>(4);
+        tokio::spawn(serve(listener, tx));
+        tokio::spawn(async move {
+            while let Some((cmd, reply)) = rx.recv().await {
+                let accepted = match cmd {
+                    Command::Trigger { paths, .. } => paths.iter().map(|p| p.display().to_string()).collect(),
+                    _ => Vec::new(),
+                };
+                let _ = reply.send(Response { v: VERSION, ok: true, accepted, pid: Some(7), ..Default::default() });
+            }
+        });
+        let r = call(&path, Command::Trigger { paths: vec!["/p/a.py".into()], wait: false }).await.unwrap().unwrap();
+        assert!(r.ok);
+        assert_eq!(r.accepted, ["/p/a.py"]);
+        // A client speaking another version gets an error naming both.
+        let mut s = UnixStream::connect(&path).await.unwrap();
+        s.write_all(b"{\"v\": 9, \"cmd\": \"ping\"}\n").await.unwrap();
+        let mut lines = BufReader::new(s).lines();
+        let answer: Response = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert!(!answer.ok && answer.error.unwrap().contains("protocol version 9 is not supported"));
+        // A second daemon cannot take the socket while the first listens.
+        assert_eq!(bind(&path).await.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+    }
+
+    #[tokio::test]
+    async fn no_daemon_is_none() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(call(&d.path().join("none.sock"), Command::Ping).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,345 @@
+//! What to watch and what a changed path means: which functions or layers it belongs to, or
+//! whether it is the template or configuration (an infrastructure change). Pure, so every rule
+//! is a unit test; the `notify` glue is in [`Watcher`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::fingerprint::DEFAULT_EXCLUDES;
+use crate::project::{Code, Project};
+
+/// What a changed path affects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// A function's or layer's code (full id).
+    Unit(String),
+    /// The template, samconfig, lamb.toml or another file the infrastructure depends on.
+    Infra,
+}
+
+/// The watch set and the rules that map paths to targets.
+#[derive(Debug, Clone)]
+pub struct Index {
+    root: PathBuf,
+    /// Directories watched recursively, with the units whose code they hold.
+    dirs: Vec<(PathBuf, String)>,
+    /// Single files, with what they affect (prebuilt zips → their unit; templates → infra).
+    files: HashMap<PathBuf, Vec<Target>>,
+    excludes: GlobSet,
+    user_excludes: GlobSet,
+}
+
+impl Index {
+    /// Builds the index for `project`. `extra` maps function ids to extra watched paths (shared
+    /// code outside CodeUri); `config_files` are samconfig/lamb.toml paths.
+    pub fn new(
+        project: &Project,
+        extra: &std::collections::BTreeMap<String, Vec<PathBuf>>,
+        config_files: &[PathBuf],
+        user_excludes: &[String],
+    ) -> Index {
+        let mut dirs = Vec::new();
+        let mut files: HashMap<PathBuf, Vec<Target>> = HashMap::new();
+        for r in project.code_resources() {
+            match &r.code {
+                Code::Dir(d) => dirs.push((d.clone(), r.id.clone())),
+                Code::Zip(z) => files.entry(z.clone()).or_default().push(Target::Unit(r.id.clone())),
+                _ => {}
+            }
+        }
+        for (id, paths) in extra {
+            let Ok(id) = project.resolve_id(id) else { continue };
+            for p in paths {
+                let p = p.canonicalize().unwrap_or_else(|_| p.clone());
+                if p.is_dir() {
+                    dirs.push((p, id.clone()));
+                } else {
+                    files.entry(p).or_default().push(Target::Unit(id.clone()));
+                }
+            }
+        }
+        for s in &project.stacks {
+            files.entry(s.file.path.clone()).or_default().push(Target::Infra);
+        }
+        for f in config_files {
+            files.entry(f.clone()).or_default().push(Target::Infra);
+        }
+        let mut b = GlobSetBuilder::new();
+        for pat in DEFAULT_EXCLUDES {
+            if let Ok(g) = Glob::new(pat) {
+                b.add(g);
+            }
+        }
+        let excludes = b.build().unwrap_or_else(|_| GlobSet::empty());
+        let mut u = GlobSetBuilder::new();
+        for pat in user_excludes {
+            if let Ok(g) = Glob::new(pat) {
+                u.add(g);
+            }
+            // A bare pattern like `*.log` also matches at any depth, as in .gitignore.
+            if !pat.contains('/')
+                && let Ok(g) = Glob::new(&format!("**/{pat}"))
+            {
+                u.add(g);
+            }
+        }
+        let user_excludes = u.build().unwrap_or_else(|_| GlobSet::empty());
+        Index { root: project.root.clone(), dirs, files, excludes, user_excludes }
+    }
+
+    /// Directories to watch recursively (deduplicated, nested ones dropped).
+    pub fn recursive(&self) -> Vec<PathBuf> {
+        let mut all: Vec<PathBuf> = self.dirs.iter().map(|(d, _)| d.clone()).collect();
+        all.sort();
+        all.dedup();
+        let mut out: Vec<PathBuf> = Vec::new();
+        for d in all {
+            if !out.iter().any(|o| d.starts_with(o)) {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// Directories to watch without recursion: those holding single watched files. Watching
+    /// the directory, not the file, survives editors that save by renaming a new file over it.
+    pub fn parents(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self.files.keys().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+        out.sort();
+        out.dedup();
+        out.retain(|p| !self.recursive().iter().any(|r| p.starts_with(r)));
+        out
+    }
+
+    /// The units and infrastructure a change of `path` affects.
+    pub fn classify(&self, path: &Path) -> BTreeSet<Target> {
+        let mut out = BTreeSet::new();
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        let excluded = rel.components().any(|c| {
+            let name = c.as_os_str().to_string_lossy();
+            self.excludes.is_match(name.as_ref())
+        }) || self.user_excludes.is_match(rel);
+        if let Some(targets) = self.files.get(path) {
+            out.extend(targets.iter().cloned());
+        }
+        if excluded {
+            return out;
+        }
+        for (dir, id) in &self.dirs {
+            if path.starts_with(dir) {
+                out.insert(Target::Unit(id.clone()));
+            }
+        }
+        out
+    }
+
+    /// Ids of every unit with local code.
+    pub fn units(&self) -> BTreeSet<String> {
+        self.dirs
+            .iter()
+            .map(|(_, id)| id.clone())
+            .chain(self.files.values().flatten().filter_map(|t| match t {
+                Target::Unit(id) => Some(id.clone()),
+                Target::Infra => None,
+            }))
+            .collect()
+    }
+}
+
+/// Trailing-edge debouncing per target: each event pushes the target's deadline back; a
+/// target is due once nothing has happened to it for the quiet window.
+#[derive(Debug, Default)]
+pub struct Debouncer {
+    deadlines: HashMap<Target, Instant>,
+    /// When the first event of the current burst arrived, per target (for save-to-live times).
+    first_seen: HashMap<Target, Instant>,
+}
+
+impl Debouncer {
+    pub fn event(&mut self, target: Target, now: Instant, quiet: Duration) {
+        self.first_seen.entry(target.clone()).or_insert(now);
+        self.deadlines.insert(target, now + quiet);
+    }
+
+    /// Makes `target` due at once (an editor hook said the file is saved).
+    pub fn now(&mut self, target: Target, now: Instant) {
+        self.first_seen.entry(target.clone()).or_insert(now);
+        self.deadlines.insert(target, now);
+    }
+
+    /// The earliest deadline, if any target is waiting.
+    pub fn next(&self) -> Option<Instant> {
+        self.deadlines.values().min().copied()
+    }
+
+    /// Removes and returns the targets whose quiet window has passed, with when their burst began.
+    pub fn due(&mut self, now: Instant) -> Vec<(Target, Instant)> {
+        let due: Vec<Target> = self.deadlines.iter().filter(|(_, d)| **d <= now).map(|(t, _)| t.clone()).collect();
+        due.into_iter()
+            .map(|t| {
+                self.deadlines.remove(&t);
+                let first = self.first_seen.remove(&t).unwrap_or(now);
+                (t, first)
+            })
+            .collect()
+    }
+
+    pub fn pending(&self) -> BTreeSet<Target> {
+        self.deadlines.keys().cloned().collect()
+    }
+}
+
+/// The OS watcher, rebuilt whenever the watch set changes.
+pub struct Watcher {
+    inner: notify::RecommendedWatcher,
+    watched: Vec<(PathBuf, bool)>,
+}
+
+impl Watcher {
+    /// Starts watching `index`'s paths, sending changed paths to `tx`.
+    pub fn start(
+        index: &Index,
+        tx: tokio::sync::mpsc::UnboundedSender<Vec<PathBuf>>,
+    ) -> Result<Watcher, notify::Error> {
+        let inner = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            Ok(ev) => {
+                // Reads and opens change nothing.
+                if matches!(ev.kind, notify::EventKind::Access(_)) {
+                    return;
+                }
+                let _ = tx.send(ev.paths);
+            }
+            Err(e) => tracing::warn!(error = %e, "file watcher error"),
+        })?;
+        let mut w = Watcher { inner, watched: Vec::new() };
+        w.update(index)?;
+        Ok(w)
+    }
+
+    /// Watches exactly `index`'s paths (functions added or removed from the template start or
+    /// stop being watched).
+    pub fn update(&mut self, index: &Index) -> Result<(), notify::Error> {
+        use notify::{RecursiveMode, Watcher as _};
+        let mut wanted: Vec<(PathBuf, bool)> = index.recursive().into_iter().map(|p| (p, true)).collect();
+        wanted.extend(index.parents().into_iter().map(|p| (p, false)));
+        for (p, _) in self.watched.iter().filter(|w| !wanted.contains(w)) {
+            let _ = self.inner.unwatch(p);
+        }
+        for (p, recursive) in wanted.iter().filter(|w| !self.watched.contains(w)) {
+            let mode = if *recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+            if let Err(e) = self.inner.watch(p, mode) {
+                tracing::warn!(path = %p.display(), error = %e, "cannot watch; changes there will be missed until it exists");
+            }
+        }
+        self.watched = wanted;
+        Ok(())
+    }
+
+    pub fn count(&self) -> usize {
+        self.watched.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{LoadOptions, intrinsics::Pseudo};
+
+    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
+        let d = tempfile::tempdir().unwrap();
+        for (p, text) in files {
+            let path = d.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let root = d.path().canonicalize().unwrap();
+        let p = crate::project::load(&LoadOptions {
+            template: root.join("template.yaml"),
+            root: root.clone(),
+            overrides: Default::default(),
+            pseudo: Pseudo::default(),
+        })
+        .unwrap();
+        (d, p)
+    }
+
+    const T: &str = "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {Runtime: python3.12, Handler: a.h}\nResources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/a}\n  A2:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/a}\n  B:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/b}\n  Z:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dist/z.zip}\n  L:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: layer}\n";
+
+    fn fixture() -> (tempfile::TempDir, Project) {
+        project(&[
+            ("template.yaml", T),
+            ("src/a/x.py", ""),
+            ("src/b/y.py", ""),
+            ("dist/z.zip", "PK"),
+            ("layer/l.py", ""),
+            ("shared/s.py", ""),
+        ])
+    }
+
+    fn units(set: &BTreeSet<Target>) -> Vec<String> {
+        set.iter()
+            .map(|t| match t {
+                Target::Unit(id) => id.clone(),
+                Target::Infra => "<infra>".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn paths_map_to_their_functions_layers_and_the_template() {
+        let (_d, p) = fixture();
+        let root = p.root.clone();
+        let extra = std::collections::BTreeMap::from([("B".to_string(), vec![root.join("shared")])]);
+        let idx = Index::new(&p, &extra, &[root.join("samconfig.toml")], &[]);
+        assert_eq!(units(&idx.classify(&root.join("src/a/x.py"))), ["A", "A2"], "shared CodeUri: both");
+        assert_eq!(units(&idx.classify(&root.join("src/b/new/deep.py"))), ["B"]);
+        assert_eq!(units(&idx.classify(&root.join("shared/s.py"))), ["B"], "extra watch paths");
+        assert_eq!(units(&idx.classify(&root.join("dist/z.zip"))), ["Z"]);
+        assert_eq!(units(&idx.classify(&root.join("layer/l.py"))), ["L"]);
+        assert_eq!(units(&idx.classify(&root.join("template.yaml"))), ["<infra>"]);
+        assert_eq!(units(&idx.classify(&root.join("samconfig.toml"))), ["<infra>"]);
+        assert!(idx.classify(&root.join("README.md")).is_empty());
+        assert!(idx.recursive().contains(&root.join("src/a")));
+        assert!(idx.parents().contains(&root), "the template's directory, not recursively");
+    }
+
+    #[test]
+    fn lambs_own_files_editor_droppings_and_user_excludes_are_ignored() {
+        let (_d, p) = fixture();
+        let root = p.root.clone();
+        let idx = Index::new(&p, &Default::default(), &[], &["*.log".to_string(), "src/b/tmp/**".to_string()]);
+        for ignored in [
+            ".lamb/build.json",
+            "src/a/.x.py.swp",
+            "src/a/x.py~",
+            "src/a/__pycache__/x.pyc",
+            "src/a/.git/HEAD",
+            "src/a/debug.log",
+            "src/b/tmp/t.py",
+            "src/a/4913",
+        ] {
+            assert!(idx.classify(&root.join(ignored)).is_empty(), "{ignored}");
+        }
+        assert_eq!(units(&idx.classify(&root.join("src/b/keep.py"))), ["B"]);
+    }
+
+    #[test]
+    fn debouncing_waits_for_quiet_and_keeps_the_first_event_time() {
+        let mut d = Debouncer::default();
+        let t0 = Instant::now();
+        let q = Duration::from_millis(20);
+        let a = Target::Unit("A".into());
+        d.event(a.clone(), t0, q);
+        d.event(a.clone(), t0 + Duration::from_millis(15), q);
+        assert!(d.due(t0 + Duration::from_millis(25)).is_empty(), "the second event pushed the deadline back");
+        assert_eq!(d.next(), Some(t0 + Duration::from_millis(35)));
+        let due = d.due(t0 + Duration::from_millis(35));
+        assert_eq!(due, [(a.clone(), t0)]);
+        assert!(d.next().is_none());
+        d.now(a.clone(), t0 + Duration::from_millis(40));
+        assert_eq!(d.due(t0 + Duration::from_millis(40)).len(), 1, "a trigger is due at once");
+    }
+}

@@ -1,0 +1,391 @@
+//! `lamb sync --watch`, `lamb trigger`, `lamb status` and the systemd integration end to end,
+//! against a private emulator per test (so request counts are exact).
+
+mod common;
+
+use std::fs;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::emulator::Emulator;
+use common::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A running `lamb sync --watch` with its output captured and a notify socket listening.
+struct Daemon {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+    notify: UnixDatagram,
+    runtime_dir: tempfile::TempDir,
+    _logs: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(p: &Project, emu: &Emulator, stack: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let logs = tempfile::tempdir().unwrap();
+        let runtime_dir = tempfile::tempdir().unwrap();
+        let notify_path = logs.path().join("notify");
+        let notify = UnixDatagram::bind(&notify_path).unwrap();
+        notify.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let (out, err) = (logs.path().join("out"), logs.path().join("err"));
+        let mut cmd = Command::new(lamb_bin());
+        cmd.args(["sync", "--watch", "--yes", "--stack-name", stack])
+            .args(extra)
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .env("XDG_RUNTIME_DIR", runtime_dir.path())
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("LAMB_LOG")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(&err).unwrap());
+        for (k, v) in emu.env() {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let mut d = Daemon { child, out, err, notify, runtime_dir, _logs: logs };
+        d.expect_notify("READY=1", Duration::from_secs(90));
+        d
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "{}{}",
+            fs::read_to_string(&self.out).unwrap_or_default(),
+            fs::read_to_string(&self.err).unwrap_or_default()
+        )
+    }
+
+    /// Waits for a notify message starting with `prefix`; returns it.
+    fn expect_notify(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if msg.starts_with(prefix) {
+                    return msg;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the daemon exited ({status}) before {prefix}: {}", self.output());
+            }
+            assert!(Instant::now() < deadline, "no {prefix} within {timeout:?}: {}", self.output());
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    fn lamb(&self, p: &Project, args: &[&str]) -> Run {
+        let rd = self.runtime_dir.path().display().to_string();
+        p.lamb_env(args, &[("XDG_RUNTIME_DIR", rd)])
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// CodeSha256 Lambda reports for logical id `id` of `stack`.
+fn live_sha(emu: &Emulator, stack: &str, id: &str) -> String {
+    rt().block_on(async {
+        let conf = emu.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let res = cfn.describe_stack_resource().stack_name(stack).logical_resource_id(id).send().await.unwrap();
+        let name = res.stack_resource_detail().unwrap().physical_resource_id().unwrap().to_string();
+        let lambda = aws_sdk_lambda::Client::new(&conf);
+        lambda.get_function_configuration().function_name(name).send().await.unwrap().code_sha256().unwrap().to_string()
+    })
+}
+
+fn env_of(emu: &Emulator, stack: &str, id: &str) -> Vec<(String, String)> {
+    rt().block_on(async {
+        let conf = emu.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let res = cfn.describe_stack_resource().stack_name(stack).logical_resource_id(id).send().await.unwrap();
+        let name = res.stack_resource_detail().unwrap().physical_resource_id().unwrap().to_string();
+        let lambda = aws_sdk_lambda::Client::new(&conf);
+        let c = lambda.get_function_configuration().function_name(name).send().await.unwrap();
+        let mut env: Vec<(String, String)> = c
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        env.sort();
+        env
+    })
+}
+
+fn local_sha(p: &Project, id: &str) -> String {
+    let (r, _) = p.build_json(&["-r", id]);
+    code_sha(&r, id)
+}
+
+/// Paths of UpdateFunctionCode calls since the last clear.
+fn code_updates(emu: &Emulator) -> Vec<String> {
+    let body = emu.raw_requests();
+    body.into_iter()
+        .filter(|r| r["action"] == "UpdateFunctionCode")
+        .map(|r| r["path"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A project deployed on a private emulator, watched by a daemon.
+fn watched(stack: &str, extra: &[&str]) -> (Emulator, Project, Daemon) {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", stack], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let d = Daemon::start(&p, &emu, stack, extra, &[]);
+    (emu, p, d)
+}
+
+#[test]
+fn an_edit_goes_live_a_touch_does_not_and_an_editor_save_syncs_once() {
+    let (emu, p, d) = watched("w-edit", &[]);
+    assert!(d.output().contains("watching 4 functions and 1 layers of stack w-edit"), "{}", d.output());
+
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// edit 1\n"));
+    let want = local_sha(&p, "HelloNode");
+    wait_until("the edit to be live", Duration::from_secs(20), || live_sha(&emu, "w-edit", "HelloNode") == want);
+    assert!(d.output().contains("synced    HelloNode"), "{}", d.output());
+
+    // Touching (and chmod-ing without changing the exec bit) changes no content: no sync.
+    emu.clear_requests();
+    let f = p.path().join("functions/hello_node/index.js");
+    fs::File::options().write(true).open(&f).unwrap().set_modified(std::time::SystemTime::now()).unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut fs::metadata(&f).unwrap().permissions(), 0o644);
+    fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o664)).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(code_updates(&emu).is_empty(), "a touch caused an update: {:?}", emu.requests());
+    assert!(emu.writes().is_empty(), "{:?}", emu.writes());
+
+    // An editor-style save: write a temp file, rename it over the original.
+    let tmp = p.path().join("functions/hello_node/.index.js.tmp~");
+    fs::write(&tmp, p.read("functions/hello_node/index.js") + "// edit 2\n").unwrap();
+    fs::rename(&tmp, &f).unwrap();
+    let want = local_sha(&p, "HelloNode");
+    wait_until("the saved file to be live", Duration::from_secs(20), || live_sha(&emu, "w-edit", "HelloNode") == want);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(code_updates(&emu).len(), 1, "one save, one update: {:?}", emu.requests());
+}
+
+#[test]
+fn a_storm_of_files_is_one_sync_per_affected_function() {
+    let (emu, p, _d) = watched("w-storm", &["--debounce-ms", "300"]);
+    emu.clear_requests();
+    for i in 0..500 {
+        p.write(&format!("functions/hello_node/gen/file{i}.js"), &format!("module.exports = {i};\n"));
+        p.write(&format!("functions/hello_shell/data/file{i}.txt"), &format!("{i}\n"));
+    }
+    let (node, shell) = (local_sha(&p, "HelloNode"), local_sha(&p, "HelloShell"));
+    wait_until("both functions to be live", Duration::from_secs(30), || {
+        live_sha(&emu, "w-storm", "HelloNode") == node && live_sha(&emu, "w-storm", "HelloShell") == shell
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    let updates = code_updates(&emu);
+    assert_eq!(updates.len(), 2, "1,000 files, two functions, two updates: {updates:?}");
+    assert!(
+        updates.iter().any(|u| u.contains("HelloNode")) && updates.iter().any(|u| u.contains("HelloShell")),
+        "{updates:?}"
+    );
+}
+
+#[test]
+fn edits_during_a_sync_end_with_the_latest_content_live() {
+    let (emu, p, _d) = watched("w-race", &["--debounce-ms", "5"]);
+    for i in 0..8 {
+        p.write("functions/hello_shell/bootstrap", &format!("#!/bin/sh\necho {i}\n"));
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    let want = local_sha(&p, "HelloShell");
+    wait_until("the last edit to be live", Duration::from_secs(20), || live_sha(&emu, "w-race", "HelloShell") == want);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(live_sha(&emu, "w-race", "HelloShell"), want, "nothing older overwrote it");
+}
+
+#[test]
+fn a_broken_template_is_reported_and_the_fix_deploys() {
+    let (emu, p, d) = watched("w-template", &[]);
+    let good = p.read("template.yaml");
+    p.write("template.yaml", &good.replace("  HelloNode:\n", "  HelloNode\n"));
+    wait_until("the parse error to be reported", Duration::from_secs(20), || d.output().contains("template.yaml:"));
+    let out = d.output();
+    assert!(out.contains("invalid YAML") && out.contains("still watching with the last good template"), "{out}");
+    // Still alive, still syncing code with the last good model. (The expected zip comes from
+    // another checkout: builds are the same everywhere, and this one's template is broken.)
+    let bootstrap = "#!/bin/sh\n# while the template is broken\n";
+    p.write("functions/hello_shell/bootstrap", bootstrap);
+    let other = Project::example("hello");
+    other.write("functions/hello_shell/bootstrap", bootstrap);
+    let want = local_sha(&other, "HelloShell");
+    wait_until("code to sync meanwhile", Duration::from_secs(20), || {
+        live_sha(&emu, "w-template", "HelloShell") == want
+    });
+    // The fixed template, with a new variable, is deployed.
+    p.write(
+        "template.yaml",
+        &good.replace("        GREETING: !Ref Greeting\n", "        GREETING: !Ref Greeting\n        FIXED: 'yes'\n"),
+    );
+    wait_until("the infrastructure deploy", Duration::from_secs(30), || {
+        env_of(&emu, "w-template", "HelloNode").contains(&("FIXED".to_string(), "yes".to_string()))
+    });
+}
+
+#[test]
+fn functions_added_to_the_template_are_deployed_and_watched() {
+    let (emu, p, _d) = watched("w-added", &[]);
+    p.write("functions/hello_new/bootstrap", "#!/bin/sh\necho new\n");
+    let t = p.read("template.yaml").replace(
+        "  SharedLayer:\n",
+        "  HelloNew:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/hello_new/\n      Handler: bootstrap\n      Runtime: provided.al2023\n\n  SharedLayer:\n",
+    );
+    p.write("template.yaml", &t);
+    let want = local_sha(&p, "HelloNew");
+    wait_until("the new function to be deployed", Duration::from_secs(30), || {
+        rt().block_on(async {
+            let cfn = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+            cfn.describe_stack_resource().stack_name("w-added").logical_resource_id("HelloNew").send().await.is_ok()
+        })
+    });
+    assert_eq!(live_sha(&emu, "w-added", "HelloNew"), want);
+    p.write("functions/hello_new/bootstrap", "#!/bin/sh\necho newer\n");
+    let want = local_sha(&p, "HelloNew");
+    wait_until("an edit of the new function to be live", Duration::from_secs(20), || {
+        live_sha(&emu, "w-added", "HelloNew") == want
+    });
+}
+
+#[test]
+fn trigger_wait_returns_the_result_and_status_reflects_it() {
+    let (emu, p, d) = watched("w-trigger", &["--debounce-ms", "60000"]);
+    p.write("functions/hello_make/bootstrap.in", "#!/bin/sh\necho triggered\n");
+    let run = d.lamb(&p, &["trigger", "--wait", "functions/hello_make/bootstrap.in"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("synced    HelloMake"), "{}", run.stdout);
+    let want = local_sha(&p, "HelloMake");
+    assert_eq!(live_sha(&emu, "w-trigger", "HelloMake"), want, "live when trigger --wait returns");
+
+    let run = d.lamb(&p, &["trigger", "--wait", "-o", "json", "functions/hello_make/bootstrap.in"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["result"]["items"][0]["status"], "unchanged", "{v}");
+
+    let run = d.lamb(&p, &["status", "-o", "json", "--stack-name", "w-trigger"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["daemon"]["pid"], d.child.id());
+    let make = v["functions"].as_array().unwrap().iter().find(|f| f["id"] == "HelloMake").unwrap();
+    assert_eq!(make["code_sha256"], want);
+    assert!(make["last_sync"].as_u64().is_some() && make["pending"] == false, "{make}");
+    let human = d.lamb(&p, &["status", "--stack-name", "w-trigger"]);
+    assert!(human.stdout.contains("daemon: running") && human.stdout.contains("HelloMake"), "{}", human.stdout);
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_a_second_daemon_is_refused() {
+    let (emu, p, mut d) = watched("w-stop", &[]);
+    let second = p.lamb_env(&["sync", "--watch", "--yes", "--stack-name", "w-stop"], &emu.env());
+    assert_eq!(second.code, 1);
+    assert!(
+        second.stderr.contains(&format!("pid {}", d.child.id())) && second.stderr.contains("already watching"),
+        "{}",
+        second.stderr
+    );
+    let socket = fs::read_dir(d.runtime_dir.path().join("lamb")).unwrap().next().unwrap().unwrap().path();
+    d.signal(libc::SIGTERM);
+    let status = d.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", d.output());
+    assert!(!socket.exists(), "the socket is removed");
+    assert!(fs::read_dir(p.path().join(".lamb/stacks")).unwrap().count() > 0, "state saved");
+    // The lock is free again.
+    let d2 = Daemon::start(&p, &emu, "w-stop", &[], &[]);
+    drop(d2);
+}
+
+#[test]
+fn systemd_gets_ready_status_watchdog_and_reload_notifications() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    assert_eq!(p.lamb_env(&["deploy", "--stack-name", "w-notify"], &emu.env()).code, 0);
+    let mut d = Daemon::start(&p, &emu, "w-notify", &[], &[("WATCHDOG_USEC", "200000")]);
+    d.expect_notify("WATCHDOG=1", Duration::from_secs(5));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho notify\n");
+    let status = d.expect_notify("STATUS=", Duration::from_secs(20));
+    assert!(status.contains("watching 4 functions"), "{status}");
+    d.signal(libc::SIGHUP);
+    d.expect_notify("RELOADING=1", Duration::from_secs(5));
+    let ready = d.expect_notify("READY=1", Duration::from_secs(30));
+    assert!(ready.contains("STATUS=watching"), "{ready}");
+    d.signal(libc::SIGTERM);
+    d.expect_notify("STOPPING=1", Duration::from_secs(10));
+}
+
+#[test]
+fn trigger_without_a_daemon_is_quiet_or_falls_back_to_a_sync() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    assert_eq!(p.lamb_env(&["deploy", "--stack-name", "w-nodaemon"], &emu.env()).code, 0);
+    let rd = tempfile::tempdir().unwrap();
+    let mut env = emu.env();
+    env.push(("XDG_RUNTIME_DIR", rd.path().display().to_string()));
+    let run = p.lamb_env(&["trigger", "functions/hello_node/index.js"], &env);
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "", ""), "quiet without a daemon");
+    p.write("functions/hello_node/index.js", "exports.handler = async () => 'fallback';\n");
+    p.write(
+        "samconfig.toml",
+        &p.read("samconfig.toml").replace("stack_name = \"lamb-hello\"", "stack_name = \"w-nodaemon\""),
+    );
+    let run = p.lamb_env(&["trigger", "--fallback-sync", "functions/hello_node/index.js"], &env);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("synced    HelloNode"), "{}", run.stdout);
+    assert_eq!(live_sha(&emu, "w-nodaemon", "HelloNode"), local_sha(&p, "HelloNode"));
+}
+
+#[test]
+fn service_install_dry_run_prints_the_unit_for_the_project() {
+    let p = Project::example("hello");
+    let run = p.lamb(&["service", "install", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let dir = p.path().canonicalize().unwrap();
+    assert!(
+        run.stdout.contains(&format!("ExecStart={} sync --watch --yes --project-dir %I", lamb_bin())),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Type=notify"), "{}", run.stdout);
+    // systemd-escape --path: `/` becomes `-`; `-` itself (and other specials) become \xNN.
+    let escaped = dir.to_string_lossy().trim_matches('/').replace('-', "\\x2d").replace('/', "-");
+    assert!(run.stdout.contains(&format!("systemctl --user enable --now lamb@{escaped}")), "{}", run.stdout);
+    let empty = Project::empty();
+    let run = empty.lamb(&["service", "install", "--dry-run"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("has no template.yaml"), "{}", run.stderr);
+}
