@@ -202,7 +202,8 @@ mod tests {
             socket_path(root, None, Some("/run/user/1000")),
             PathBuf::from(format!("/run/user/1000/lamb/{id}.sock"))
         );
-        assert!(socket_path(root, None, None).starts_with("/tmp/lamb-"));
+        let uid = unsafe { libc::getuid() };
+        assert_eq!(socket_path(root, None, None), PathBuf::from(format!("/tmp/lamb-{uid}/{id}.sock")));
         assert_eq!(socket_path(root, Some(Path::new("/x.sock")), Some("/run")), PathBuf::from("/x.sock"));
         assert_ne!(project_id(Path::new("/a/app")), project_id(Path::new("/b/app")));
     }
