@@ -12,6 +12,8 @@ pub enum Method {
     Nodejs { runtime: String },
     /// `make build-<LogicalId>` with `ARTIFACTS_DIR`.
     Makefile,
+    /// TypeScript/JavaScript bundled with esbuild (`Metadata.BuildProperties`).
+    Esbuild { runtime: String },
     /// The directory, packed as is.
     Prebuilt,
     /// A zip file, used as is.
@@ -23,6 +25,7 @@ impl Method {
         match self {
             Method::Python { runtime } | Method::Nodejs { runtime } => runtime,
             Method::Makefile => "makefile",
+            Method::Esbuild { .. } => "esbuild",
             Method::Prebuilt => "prebuilt",
             Method::Zip => "zip",
         }
@@ -76,9 +79,15 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
             "makefile" => Ok(Method::Makefile),
             m if is_python(m) => Ok(Method::Python { runtime: m.to_string() }),
             m if is_node(m) => Ok(Method::Nodejs { runtime: m.to_string() }),
-            "esbuild" => Err(NotBuilt::Error(format!(
-                "BuildMethod esbuild is not supported by lamb yet; run esbuild from a Makefile instead: {makefile_hint}"
-            ))),
+            "esbuild" => match runtime {
+                Some(r) if is_node(r) && !is_layer => Ok(Method::Esbuild { runtime: r.to_string() }),
+                _ if is_layer => Err(NotBuilt::Error(
+                    "BuildMethod esbuild bundles a function's entry points; build a layer with BuildMethod nodejs20.x (or makefile)".into(),
+                )),
+                _ => Err(NotBuilt::Error(
+                    "BuildMethod esbuild bundles for Node.js; set Runtime to nodejs20.x (or another nodejs*.x)".into(),
+                )),
+            },
             other => Err(NotBuilt::Error(format!(
                 "BuildMethod `{other}` is not one lamb can build (python3.x, nodejs*.x, makefile); {makefile_hint}"
             ))),
@@ -161,6 +170,14 @@ mod tests {
         );
         let Err(NotBuilt::Error(msg)) = select(&res(dir(), Some("dotnet8")), None, false) else { panic!() };
         assert!(msg.contains("BuildMethod `dotnet8`"), "{msg}");
+        assert_eq!(
+            select(&res(dir(), Some("esbuild")), Some("nodejs20.x"), false),
+            Ok(Method::Esbuild { runtime: "nodejs20.x".into() })
+        );
+        let Err(NotBuilt::Error(msg)) = select(&res(dir(), Some("esbuild")), Some("python3.12"), false) else {
+            panic!()
+        };
+        assert!(msg.contains("set Runtime to nodejs20.x"), "{msg}");
     }
 
     #[test]

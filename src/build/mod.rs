@@ -3,6 +3,7 @@
 //! and pack them into a deterministic zip in the artifact store.
 
 pub mod deps;
+mod esbuild;
 pub mod method;
 mod node;
 mod python;
@@ -97,7 +98,7 @@ impl Target {
                 (true, &[".venv", "venv", ".env", ".mypy_cache", ".pytest_cache", ".tox", ".nox", "*.egg-info"])
             }
             // Dependencies come from the install, never from the source tree.
-            Method::Nodejs { .. } => (true, &["node_modules"]),
+            Method::Nodejs { .. } | Method::Esbuild { .. } => (true, &["node_modules"]),
             Method::Makefile => (true, &[]),
             // A prebuilt directory is the artifact: its files are packed even if gitignored
             // (build outputs usually are).
@@ -137,6 +138,8 @@ pub struct Prepared {
     pub tree: TreeHash,
     /// Dependencies to include; their key covers manifests and local packages outside the tree.
     pub deps: Option<DepsPlan>,
+    /// The build tool's path and version when it decides the artifact (esbuild).
+    pub tool: Option<(PathBuf, String)>,
     /// The cache key: the tree plus every build setting that changes the artifact.
     pub key: String,
 }
@@ -227,13 +230,17 @@ impl Builder {
             Method::Python { runtime } => {
                 python::plan(&target.source, runtime, target.arch, &self.project_root)?.map(DepsPlan::Python)
             }
-            Method::Nodejs { runtime } => {
+            Method::Nodejs { runtime } | Method::Esbuild { runtime } => {
                 node::plan(&target.source, runtime, target.arch, &self.project_root)?.map(DepsPlan::Nodejs)
             }
             _ => None,
         };
-        let key = build_key(&target, &tree, deps.as_ref().map(DepsPlan::key));
-        Ok(Prepared { target, files, hashes, tree, deps, key })
+        let tool = match &target.method {
+            Method::Esbuild { .. } => Some(esbuild::locate(&target.source, &self.project_root)?),
+            _ => None,
+        };
+        let key = build_key(&target, &tree, deps.as_ref().map(DepsPlan::key), tool.as_ref().map(|(_, v)| v.as_str()));
+        Ok(Prepared { target, files, hashes, tree, deps, tool, key })
     }
 
     fn deps_context(&self, force: bool) -> DepsContext<'_> {
@@ -276,6 +283,7 @@ impl Builder {
                 deps = installed;
             }
             Method::Makefile => return self.make(p),
+            Method::Esbuild { .. } => return self.esbuild(p, force),
         }
         for (f, h) in p.files.iter().zip(&p.hashes) {
             let rel = format!("{source_prefix}{}", f.rel);
@@ -287,11 +295,58 @@ impl Builder {
         Ok(Built { artifact, deps })
     }
 
+    /// esbuild over a scratch copy of the sources, with the npm dependencies on NODE_PATH.
+    fn esbuild(&self, p: &Prepared, force: bool) -> Result<Built, BuildError> {
+        let (bin, _) = p.tool.clone().ok_or_else(|| BuildError::Make("esbuild was not located".into()))?;
+        let deps = match &p.deps {
+            Some(DepsPlan::Nodejs(plan)) => Some(node::install(&self.deps_context(force), plan)?),
+            _ => None,
+        };
+        let (work, src, out) = self.scratch(p)?;
+        esbuild::bundle(&bin, &src, &p.target.properties, deps.as_ref().map(|d| d.dir.as_path()), &out)?;
+        let artifact =
+            self.pack_dir(p, &work, &out, "esbuild put no files in its output directory; check EntryPoints")?;
+        Ok(Built { artifact, deps })
+    }
+
+    /// A fresh scratch directory with a verified copy of the sources: (work, src, artifacts).
+    fn scratch(&self, p: &Prepared) -> Result<(PathBuf, PathBuf, PathBuf), BuildError> {
+        let work = self.work_dir.join(&p.key[..16]);
+        let _ = fs::remove_dir_all(&work);
+        let src = work.join("src");
+        let artifacts = work.join("artifacts");
+        fs::create_dir_all(&artifacts)
+            .map_err(|source| BuildError::Io { what: format!("cannot create {}", artifacts.display()), source })?;
+        for (f, h) in p.files.iter().zip(&p.hashes) {
+            copy_verified(&f.abs, &src.join(&f.rel), f.exec, h)?;
+        }
+        Ok((work, src, artifacts))
+    }
+
+    /// Packs everything a tool wrote to `out`, then removes the scratch directory.
+    fn pack_dir(&self, p: &Prepared, work: &Path, out: &Path, empty: &str) -> Result<Artifact, BuildError> {
+        let opts = WalkOptions {
+            project_root: work.to_path_buf(),
+            gitignore: false,
+            extra_excludes: Vec::new(),
+            follow_external_symlinks: self.follow_external_symlinks,
+        };
+        let files = fingerprint::walk(out, &opts)?;
+        if files.is_empty() {
+            return Err(BuildError::Make(empty.to_string()));
+        }
+        let entries: Vec<PackEntry> =
+            files.into_iter().map(|f| PackEntry { rel: f.rel, source: f.abs, exec: f.exec, expect: None }).collect();
+        let artifact = package::pack(&entries, &self.store.zip_path(&p.key))?;
+        self.store.put_meta(&p.key, &artifact)?;
+        let _ = fs::remove_dir_all(work);
+        Ok(artifact)
+    }
+
     /// `make build-<LogicalId>` in a scratch copy of the sources, as SAM's makefile builder
     /// does, then packs whatever the target put in `$ARTIFACTS_DIR`.
     fn make(&self, p: &Prepared) -> Result<Built, BuildError> {
         let t = &p.target;
-        let io = |what: String| move |source| BuildError::Io { what, source };
         let makefile =
             ["Makefile", "makefile", "GNUmakefile"].into_iter().find(|m| p.files.iter().any(|f| f.rel == *m));
         let Some(makefile) = makefile else {
@@ -301,14 +356,7 @@ impl Builder {
                 t.logical_id
             )));
         };
-        let work = self.work_dir.join(&p.key[..16]);
-        let _ = fs::remove_dir_all(&work);
-        let src = work.join("src");
-        let artifacts = work.join("artifacts");
-        fs::create_dir_all(&artifacts).map_err(io(format!("cannot create {}", artifacts.display())))?;
-        for (f, h) in p.files.iter().zip(&p.hashes) {
-            copy_verified(&f.abs, &src.join(&f.rel), f.exec, h)?;
-        }
+        let (work, src, artifacts) = self.scratch(p)?;
         let target = format!("build-{}", t.logical_id);
         let mut cmd = Command::new("make");
         cmd.arg("--makefile").arg(src.join(makefile)).arg(&target).env("ARTIFACTS_DIR", &artifacts).current_dir(&src);
@@ -323,31 +371,16 @@ impl Builder {
             }
             other => other,
         })?;
-        let files = fingerprint::walk(
-            &artifacts,
-            &WalkOptions {
-                project_root: work.clone(),
-                gitignore: false,
-                extra_excludes: Vec::new(),
-                follow_external_symlinks: self.follow_external_symlinks,
-            },
-        )?;
-        if files.is_empty() {
-            return Err(BuildError::Make(format!(
-                "`make {target}` succeeded but put no files in $ARTIFACTS_DIR; copy the build output there (e.g. `cp bootstrap $(ARTIFACTS_DIR)/`)"
-            )));
-        }
-        let entries: Vec<PackEntry> =
-            files.into_iter().map(|f| PackEntry { rel: f.rel, source: f.abs, exec: f.exec, expect: None }).collect();
-        let artifact = package::pack(&entries, &self.store.zip_path(&p.key))?;
-        self.store.put_meta(&p.key, &artifact)?;
-        let _ = fs::remove_dir_all(&work);
+        let empty = format!(
+            "`make {target}` succeeded but put no files in $ARTIFACTS_DIR; copy the build output there (e.g. `cp bootstrap $(ARTIFACTS_DIR)/`)"
+        );
+        let artifact = self.pack_dir(p, &work, &artifacts, &empty)?;
         Ok(Built { artifact, deps: None })
     }
 }
 
 /// The cache key of a target: its tree and every setting that changes the artifact.
-fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>) -> String {
+fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>, tool: Option<&str>) -> String {
     let settings = serde_json::json!({
         "v": BUILD_KEY_VERSION,
         "method": t.method,
@@ -357,6 +390,7 @@ fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>) -> String {
         // Make targets are per logical id, so two functions sharing a directory differ.
         "make_target": (t.method == Method::Makefile).then_some(&t.logical_id),
         "deps": deps,
+        "tool": tool,
     });
     let mut h = Sha256::new();
     h.update(settings.to_string().as_bytes());

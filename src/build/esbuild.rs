@@ -1,0 +1,182 @@
+//! `BuildMethod: esbuild`: TypeScript/JavaScript bundled as SAM's esbuild builder does it, from
+//! `Metadata.BuildProperties` (EntryPoints, Minify, Sourcemap, Target, Format, External, Loader,
+//! Banner, MainFields, Define), with the project's own esbuild (node_modules/.bin) or the one
+//! on PATH. Dependencies come from lamb's npm cache through NODE_PATH, so the bundle holds what
+//! it imports and nothing else.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use super::{BuildError, tools};
+use crate::project::value::Value;
+
+const INSTALL: &str =
+    "install it in the project (`npm install --save-dev esbuild`) or globally (`npm install -g esbuild`)";
+
+/// The esbuild to run: `node_modules/.bin/esbuild` in the code directory or any directory up
+/// to the project root, else the one on PATH.
+pub fn find(source: &Path, project_root: &Path) -> Option<PathBuf> {
+    for dir in source.ancestors() {
+        let candidate = dir.join("node_modules/.bin/esbuild");
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if dir == project_root {
+            break;
+        }
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join("esbuild")).find(|p| p.is_file())
+}
+
+/// The esbuild found for `source`, with its version (part of the build key: another esbuild
+/// may bundle differently). Probed once per binary per process.
+pub fn locate(source: &Path, project_root: &Path) -> Result<(PathBuf, String), BuildError> {
+    static VERSIONS: OnceLock<Mutex<std::collections::HashMap<PathBuf, String>>> = OnceLock::new();
+    let bin = find(source, project_root)
+        .ok_or_else(|| BuildError::MissingTool { tool: "esbuild".into(), install: INSTALL.into() })?;
+    let cache = VERSIONS.get_or_init(Default::default);
+    if let Some(v) = cache.lock().expect("esbuild version lock poisoned").get(&bin) {
+        return Ok((bin, v.clone()));
+    }
+    let version = tools::run(Command::new(&bin).arg("--version"), "esbuild", INSTALL)?.trim().to_string();
+    cache.lock().expect("esbuild version lock poisoned").insert(bin.clone(), version.clone());
+    Ok((bin, version))
+}
+
+fn list(props: &Value, key: &str) -> Vec<String> {
+    match props.get(key) {
+        Some(Value::Seq(items)) => items.iter().filter_map(Value::scalar_string).collect(),
+        Some(v) => v.scalar_string().map(|s| s.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default(),
+        None => Vec::new(),
+    }
+}
+
+fn flag(props: &Value, key: &str, default: bool) -> bool {
+    match props.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(v) => v.scalar_string().map_or(default, |s| s.eq_ignore_ascii_case("true")),
+        None => default,
+    }
+}
+
+/// The esbuild command line for `props`, as SAM builds it. `Err` names what is missing.
+pub fn arguments(props: &Value, outdir: &Path) -> Result<Vec<String>, String> {
+    let entries = list(props, "EntryPoints");
+    if entries.is_empty() {
+        return Err(
+            "BuildMethod esbuild needs Metadata.BuildProperties.EntryPoints, e.g. `EntryPoints: [app.ts]`".into()
+        );
+    }
+    let mut args: Vec<String> = entries;
+    args.push("--bundle".into());
+    args.push("--platform=node".into());
+    args.push(format!("--outdir={}", outdir.display()));
+    let format = props.get("Format").and_then(Value::scalar_string).unwrap_or_else(|| "cjs".into());
+    args.push(format!("--format={format}"));
+    let target = props.get("Target").and_then(Value::scalar_string).unwrap_or_else(|| "es2020".into());
+    args.push(format!("--target={target}"));
+    if flag(props, "Minify", true) {
+        args.push("--minify".into());
+    }
+    if flag(props, "Sourcemap", false) {
+        args.push("--sourcemap".into());
+        if !flag(props, "SourcesContent", true) {
+            args.push("--sources-content=false".into());
+        }
+    }
+    for e in list(props, "External") {
+        args.push(format!("--external:{e}"));
+    }
+    for l in list(props, "Loader") {
+        args.push(format!("--loader:{l}"));
+    }
+    if let Some(b) = props.get("Banner").and_then(Value::scalar_string) {
+        args.push(format!("--banner:{b}"));
+    }
+    let main = list(props, "MainFields");
+    if !main.is_empty() {
+        args.push(format!("--main-fields={}", main.join(",")));
+    }
+    for d in list(props, "Define") {
+        args.push(format!("--define:{d}"));
+    }
+    if let Some(ext) = props.get("OutExtension").and_then(|v| v.as_seq().map(<[Value]>::to_vec)) {
+        for e in ext.iter().filter_map(Value::scalar_string) {
+            args.push(format!("--out-extension:{e}"));
+        }
+    }
+    Ok(args)
+}
+
+/// Bundles the sources in `src` (a scratch copy) into `outdir`.
+pub fn bundle(
+    bin: &Path,
+    src: &Path,
+    props: &Value,
+    node_modules: Option<&Path>,
+    outdir: &Path,
+) -> Result<(), BuildError> {
+    let args = arguments(props, outdir).map_err(BuildError::Make)?;
+    let mut cmd = Command::new(bin);
+    cmd.args(&args).arg("--log-level=warning").current_dir(src);
+    if let Some(nm) = node_modules {
+        cmd.env("NODE_PATH", nm);
+    }
+    tools::run(&mut cmd, "esbuild", INSTALL).map_err(|e| match e {
+        BuildError::Command { command, status, output } => BuildError::Make(format!(
+            "`{command}` failed ({status}):\n{output}\nfix the code or the esbuild BuildProperties"
+        )),
+        other => other,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(s: &str) -> Value {
+        serde_norway::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn build_properties_become_esbuild_flags_with_sams_defaults() {
+        let out = Path::new("/out");
+        let args = arguments(&yaml("EntryPoints: [app.ts]"), out).unwrap();
+        assert_eq!(
+            args,
+            ["app.ts", "--bundle", "--platform=node", "--outdir=/out", "--format=cjs", "--target=es2020", "--minify"]
+        );
+        let args = arguments(
+            &yaml("EntryPoints: [a.ts, b.ts]\nMinify: false\nSourcemap: true\nTarget: node20\nFormat: esm\nExternal: ['@aws-sdk/*', pg]\nLoader: ['.png=file']\nBanner: 'js=// hi'\nOutExtension: ['.js=.mjs']\n"),
+            out,
+        )
+        .unwrap();
+        assert!(!args.contains(&"--minify".to_string()));
+        for want in [
+            "--sourcemap",
+            "--target=node20",
+            "--format=esm",
+            "--external:@aws-sdk/*",
+            "--external:pg",
+            "--loader:.png=file",
+            "--banner:js=// hi",
+            "--out-extension:.js=.mjs",
+        ] {
+            assert!(args.contains(&want.to_string()), "{want} in {args:?}");
+        }
+        assert!(arguments(&yaml("Minify: true"), out).unwrap_err().contains("EntryPoints"));
+    }
+
+    #[test]
+    fn the_projects_own_esbuild_comes_first() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("node_modules/.bin/esbuild");
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+        std::fs::create_dir_all(d.path().join("fn")).unwrap();
+        assert_eq!(find(&d.path().join("fn"), d.path()), Some(bin));
+    }
+}
