@@ -235,6 +235,9 @@ fn print_sync(r: &SyncReport, format: Format, quiet: bool) {
                 if let Some(sha) = &i.code_sha256 {
                     line.push_str(&format!("  CodeSha256 {sha}"));
                 }
+                if let Some(alias) = &i.alias {
+                    line.push_str(&format!("  alias {alias}"));
+                }
             }
             SyncStatus::Published => {
                 line.push_str(&format!("  {}", i.version_arn.as_deref().unwrap_or_default()));

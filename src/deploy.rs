@@ -192,7 +192,21 @@ pub async fn deploy(
         }
     }
     ui.step(&format!("packaging {} artifact(s) to s3://{bucket}/{}/", by_sha.len(), cfg.prefix));
-    let (uploaded, already) = upload_all(&s3, &bucket, &cfg.prefix, by_sha).await?;
+    let (mut uploaded, mut already) = upload_all(&s3, &bucket, &cfg.prefix, by_sha).await?;
+    // Definition files (an Api's OpenAPI document, a state machine's ASL) go up the same way.
+    let mut definitions: HashMap<String, Location> = HashMap::new();
+    for d in &project.definitions {
+        let sha = crate::fingerprint::hash_file(&d.path)
+            .map_err(|e| AwsError::Failed(format!("{}: {e}", d.path.display())))?;
+        let ext = d.path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
+        let key = artifact_key(&cfg.prefix, &crate::fingerprint::hex(&sha), ext);
+        if s3.upload_if_missing(&bucket, &key, &d.path).await? {
+            uploaded += 1;
+        } else {
+            already += 1;
+        }
+        definitions.insert(d.id.clone(), Location::S3 { bucket: bucket.clone(), key });
+    }
 
     // Point every stack's template at S3, children first so parents can point at them.
     let mut nested_urls: HashMap<String, String> = HashMap::new();
@@ -207,6 +221,11 @@ pub async fn deploy(
                     logical.to_string(),
                     Location::S3 { bucket: bucket.clone(), key: artifact_key(&cfg.prefix, &a.sha256, "zip") },
                 );
+            }
+        }
+        for (id, location) in &definitions {
+            if let Some(logical) = id.strip_prefix(&prefix).filter(|l| !l.contains('/')) {
+                locations.insert(logical.to_string(), location.clone());
             }
         }
         for n in &project.nested {
@@ -440,7 +459,7 @@ async fn record(
     }
     let functions: Vec<String> =
         report.resources.iter().filter(|r| r.kind == Kind::Function).map(|r| r.id.clone()).collect();
-    let pusher = crate::sync::Pusher::new(aws, cfg, st, 8);
+    let pusher = crate::sync::Pusher::new(aws, cfg, st, 8, project);
     let items = pusher.push(report, &physical, &functions, &|_| true, &swaps, Default::default(), st).await;
     for f in st.functions.values_mut().filter(|f| f.via == "sync") {
         f.via = "deploy".into();

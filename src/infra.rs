@@ -20,8 +20,34 @@ pub fn code_key(resource_type: &str) -> Option<&'static str> {
         "AWS::Lambda::LayerVersion" => Some("Content"),
         "AWS::Serverless::Application" => Some("Location"),
         "AWS::CloudFormation::Stack" => Some("TemplateURL"),
+        "AWS::Serverless::Api" | "AWS::Serverless::HttpApi" | "AWS::Serverless::StateMachine" => Some("DefinitionUri"),
         _ => None,
     }
+}
+
+/// Content hashes (hex) of the local definition files in `stack`, by logical id.
+pub fn definition_shas(project: &Project, stack: &Stack) -> HashMap<String, String> {
+    project
+        .definitions
+        .iter()
+        .filter(|d| d.stack == stack.path)
+        .filter_map(|d| crate::fingerprint::hash_file(&d.path).ok().map(|h| (d.logical_id.clone(), hex(&h))))
+        .collect()
+}
+
+/// A definition as compared: its content hash. Local files are given by `shas`; a packaged
+/// one (`s3://bucket/prefix/<sha256>.yaml`, or `{Bucket, Key}`) names its hash in its key.
+fn normal_definition(value: &Value, local: Option<&String>) -> Option<Value> {
+    if let Some(sha) = local {
+        return Some(Value::String(format!("sha256:{sha}")));
+    }
+    let key = match value {
+        Value::String(s) => s.strip_prefix("s3://").and_then(|r| r.split_once('/')).map(|(_, k)| k.to_string()),
+        Value::Map(m) => m.get("Key").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }?;
+    let stem = key.rsplit('/').next()?.split('.').next()?;
+    (stem.len() == 64 && stem.chars().all(|c| c.is_ascii_hexdigit())).then(|| Value::String(format!("sha256:{stem}")))
 }
 
 /// Logical ids (within `stack`) whose code or nested template lamb packages from local files.
@@ -37,12 +63,25 @@ pub fn local_ids(project: &Project, stack: &Stack) -> Vec<String> {
     ids
 }
 
-/// `doc` without the code locations (and build Metadata) of `ids`: two templates that differ
-/// only there need no CloudFormation deploy.
-pub fn strip(doc: &Value, ids: &[String]) -> Value {
+/// `doc` without the code locations (and build Metadata) of `ids`, and with definition files
+/// reduced to their content hashes (`shas`, for local ones): two templates that differ only in
+/// code need no CloudFormation deploy, while a changed definition does.
+pub fn strip(doc: &Value, ids: &[String], shas: &HashMap<String, String>) -> Value {
     let mut doc = doc.clone();
     let Value::Map(root) = &mut doc else { return doc };
     if let Some(Value::Map(resources)) = root.get_mut("Resources") {
+        for (id, res) in resources.iter_mut() {
+            let Value::Map(res) = res else { continue };
+            let is_definition = matches!(
+                res.get("Type").and_then(Value::as_str),
+                Some("AWS::Serverless::Api" | "AWS::Serverless::HttpApi" | "AWS::Serverless::StateMachine")
+            );
+            if let (true, Some(Value::Map(props))) = (is_definition, res.get_mut("Properties"))
+                && let Some(normal) = props.get("DefinitionUri").and_then(|v| normal_definition(v, shas.get(id)))
+            {
+                props.insert("DefinitionUri".into(), normal);
+            }
+        }
         for id in ids {
             let Some(Value::Map(res)) = resources.get_mut(id) else { continue };
             let key = res.get("Type").and_then(Value::as_str).and_then(code_key);
@@ -78,7 +117,8 @@ pub fn fingerprint(project: &Project, stack_name: &str, tags: &[(String, String)
     h.update(format!("lamb-infra-v1\0{stack_name}\0"));
     for stack in &project.stacks {
         h.update(stack.path.as_bytes());
-        h.update(hash_value(&strip(&stack.file.doc, &local_ids(project, stack))).as_bytes());
+        let stripped = strip(&stack.file.doc, &local_ids(project, stack), &definition_shas(project, stack));
+        h.update(hash_value(&stripped).as_bytes());
         let mut params: Vec<String> = stack.parameters.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
         params.sort();
         h.update(params.join("\0").as_bytes());
@@ -145,18 +185,33 @@ mod tests {
             &T.replace("CodeUri: fn", "CodeUri: s3://bucket/abc.zip")
                 .replace("{BuildMethod: python3.12}", "{SamResourceId: Fn}"),
         );
-        assert_eq!(strip(&a, &ids()), strip(&b, &ids()));
-        assert_eq!(hash_value(&strip(&a, &ids())), hash_value(&strip(&b, &ids())));
+        assert_eq!(strip(&a, &ids(), &HashMap::new()), strip(&b, &ids(), &HashMap::new()));
+        assert_eq!(hash_value(&strip(&a, &ids(), &HashMap::new())), hash_value(&strip(&b, &ids(), &HashMap::new())));
     }
 
     #[test]
     fn infrastructure_changes_do_not() {
-        let a = strip(&yaml(T), &ids());
-        let env = strip(&yaml(&T.replace("A: '1'", "A: '2'")), &ids());
+        let a = strip(&yaml(T), &ids(), &HashMap::new());
+        let env = strip(&yaml(&T.replace("A: '1'", "A: '2'")), &ids(), &HashMap::new());
         assert_ne!(a, env);
         // Code that lamb does not package (already in S3) is infrastructure.
-        let remote = strip(&yaml(&T.replace("s3://b/k.zip", "s3://b/other.zip")), &ids());
+        let remote = strip(&yaml(&T.replace("s3://b/k.zip", "s3://b/other.zip")), &ids(), &HashMap::new());
         assert_ne!(a, remote);
+    }
+
+    #[test]
+    fn definitions_compare_by_content() {
+        let sha = "a".repeat(64);
+        let local = yaml(
+            "Resources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: p, DefinitionUri: api.yaml}\n",
+        );
+        let deployed = yaml(&format!(
+            "Resources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {{StageName: p, DefinitionUri: s3://b/prefix/{sha}.yaml}}\n"
+        ));
+        let shas = HashMap::from([("Api".to_string(), sha.clone())]);
+        assert_eq!(strip(&local, &[], &shas), strip(&deployed, &[], &HashMap::new()));
+        let changed = HashMap::from([("Api".to_string(), "b".repeat(64))]);
+        assert_ne!(strip(&local, &[], &changed), strip(&deployed, &[], &HashMap::new()));
     }
 
     #[test]

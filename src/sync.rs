@@ -81,6 +81,9 @@ pub struct ItemReport {
     pub version_arn: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<String>,
+    /// With AutoPublishAlias: the version published and the alias moved to it (`live:7`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
     /// For layers: the functions repointed at the new version.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub updated_functions: Vec<String>,
@@ -100,6 +103,7 @@ impl ItemReport {
             duration_ms: 0,
             version_arn: None,
             layers: Vec::new(),
+            alias: None,
             updated_functions: Vec::new(),
             message: None,
         }
@@ -183,11 +187,11 @@ async fn infra_differences(
             continue;
         };
         let ids = infra::local_ids(project, stack);
-        let local = infra::strip(&stack.file.doc, &ids);
+        let local = infra::strip(&stack.file.doc, &ids, &infra::definition_shas(project, stack));
         let deployed_text = cfn.original_template(&physical).await?;
         match template::parse(std::path::Path::new("deployed.yaml"), &deployed_text) {
             Ok(deployed) => {
-                let deployed = infra::strip(&deployed, &ids);
+                let deployed = infra::strip(&deployed, &ids, &HashMap::new());
                 if deployed != local {
                     reasons.push(format!(
                         "{} differs from the deployed template: {}",
@@ -313,6 +317,24 @@ pub async fn run(
             }
         }
     }
+    // Functions deployed through CodeDeploy (DeploymentPreference) take new code only from
+    // CloudFormation: a change to one is an infrastructure change.
+    let mut gated = Vec::new();
+    let lambda = LambdaApi::new(aws.lambda.clone(), aws.profile.clone());
+    for f in project.functions.iter().filter(|f| f.deployment_preference && wanted(&f.res.id)) {
+        let (Some(a), Some(name)) =
+            (report_of(report, &f.res.id).and_then(|r| r.artifact.as_ref()), physical.get(&f.res.id))
+        else {
+            continue;
+        };
+        if lambda.get(name).await?.is_some_and(|remote| remote.code_sha256 != a.code_sha256) {
+            infra_reasons.push(format!(
+                "function {} has a DeploymentPreference, so its new code is deployed by CloudFormation (CodeDeploy)",
+                f.res.id
+            ));
+            gated.push(f.res.id.clone());
+        }
+    }
     let (infra_reasons, infra_skipped) = match plan::sync_mode(info.is_some(), infra_reasons, &missing, opts.code_only)
     {
         SyncMode::Infra(reasons) => {
@@ -365,7 +387,7 @@ pub async fn run(
         st.save(lamb_dir)?;
     }
 
-    let pusher = Pusher::new(aws, cfg, &st, opts.jobs);
+    let pusher = Pusher::new(aws, cfg, &st, opts.jobs, project);
     let mut items = Vec::new();
 
     // Layers first: a changed layer is published and its users repointed.
@@ -374,8 +396,18 @@ pub async fn run(
     // Functions: the selected ones, plus every user of a republished layer.
     let users: HashSet<String> =
         if swaps.is_empty() { HashSet::new() } else { project.functions.iter().map(|f| f.res.id.clone()).collect() };
-    let targets: Vec<String> =
-        project.functions.iter().map(|f| f.res.id.clone()).filter(|id| wanted(id) || users.contains(id)).collect();
+    let targets: Vec<String> = project
+        .functions
+        .iter()
+        .map(|f| f.res.id.clone())
+        .filter(|id| (wanted(id) || users.contains(id)) && !gated.contains(id))
+        .collect();
+    for id in &gated {
+        items.push(ItemReport {
+            message: Some("DeploymentPreference: its code goes through CloudFormation; run `lamb deploy`".into()),
+            ..ItemReport::new(id, Kind::Function, SyncStatus::Skipped)
+        });
+    }
     let pushed = pusher.push(report, &physical, &targets, &wanted, &swaps, seen, &mut st).await;
     for l in layer_items.iter_mut().filter(|l| l.status == SyncStatus::Published) {
         let arn = l.version_arn.clone().unwrap_or_default();
@@ -466,19 +498,27 @@ pub struct Pusher<'a> {
     cfg: &'a StackConfig,
     bucket: Option<String>,
     jobs: usize,
+    /// AutoPublishAlias per function id.
+    aliases: HashMap<String, String>,
 }
 
 /// What Lambda reported per function id.
 pub type Remote = HashMap<String, Result<Option<RemoteFunction>, AwsError>>;
 
 impl<'a> Pusher<'a> {
-    pub fn new(aws: &'a Aws, cfg: &'a StackConfig, st: &StackState, jobs: usize) -> Self {
+    pub fn new(aws: &'a Aws, cfg: &'a StackConfig, st: &StackState, jobs: usize, project: &Project) -> Self {
+        let aliases = project
+            .functions
+            .iter()
+            .filter_map(|f| f.auto_publish_alias.clone().map(|a| (f.res.id.clone(), a)))
+            .collect();
         Pusher {
             aws,
             lambda: LambdaApi::new(aws.lambda.clone(), aws.profile.clone()),
             cfg,
             bucket: st.bucket.clone(),
             jobs: jobs.max(1),
+            aliases,
         }
     }
 
@@ -717,14 +757,29 @@ impl<'a> Pusher<'a> {
                     let name = name.unwrap_or_default();
                     let (this, limit, id) = (self.clone_parts(), limit.clone(), id.clone());
                     let artifact = if code { artifact } else { None };
+                    let alias = self.aliases.get(&id).cloned();
                     tasks.spawn(async move {
                         let _permit = limit.acquire().await;
                         let t0 = Instant::now();
-                        let result = this.update_function(&name, artifact.as_ref(), layers.as_deref()).await;
+                        let mut result = this.update_function(&name, artifact.as_ref(), layers.as_deref()).await;
+                        // AutoPublishAlias: a new version of what now runs, and the alias on it.
+                        let mut moved = None;
+                        if let (Ok(live), Some(alias)) = (&result, &alias) {
+                            let published = async {
+                                let version = this.lambda.publish_version(&name, live).await?;
+                                this.lambda.point_alias(&name, alias, &version).await?;
+                                Ok::<_, AwsError>(format!("{alias}:{version}"))
+                            };
+                            match published.await {
+                                Ok(v) => moved = Some(v),
+                                Err(e) => result = Err(e.into()),
+                            }
+                        }
                         let mut it = ItemReport::new(&id, Kind::Function, SyncStatus::Synced);
                         it.physical = Some(name);
                         it.duration_ms = t0.elapsed().as_millis() as u64;
                         it.layers = layers.unwrap_or_default();
+                        it.alias = moved;
                         match result {
                             Ok(live) => {
                                 it.bytes = artifact.as_ref().map_or(0, |a| a.size);

@@ -85,3 +85,166 @@ fn esbuild_errors_name_the_fix() {
     let msg = resource(&v, "Es")["message"].as_str().unwrap();
     assert!(msg.contains("`esbuild` is not installed") && msg.contains("npm install --save-dev esbuild"), "{msg}");
 }
+
+#[test]
+fn prebuilt_layer_zips_and_makefile_layers() {
+    let p = Project::empty();
+    let z = make_wheel(&p.path().join("dist"), "pkg", "1.0");
+    fs::rename(&z, p.path().join("dist/layer.zip")).unwrap();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Zipped:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: dist/layer.zip}\n  Made:\n    Type: AWS::Serverless::LayerVersion\n    Metadata: {BuildMethod: makefile}\n    Properties: {ContentUri: made}\n  Skip:\n    Type: AWS::Serverless::Function\n    Metadata: {SkipBuild: true}\n    Properties: {CodeUri: skip, Handler: app.handler, Runtime: python3.12}\n",
+    )
+    .write("made/Makefile", "build-Made:\n\tmkdir -p \"$(ARTIFACTS_DIR)/bin\"\n\tcp tool.sh \"$(ARTIFACTS_DIR)/bin/tool\"\n\tchmod 755 \"$(ARTIFACTS_DIR)/bin/tool\"\n")
+    .write("made/tool.sh", "#!/bin/sh\necho tool\n")
+    .write("skip/app.py", "def handler(e, c): return 1\n")
+    .write("skip/requirements.txt", "this-is-never-installed==1\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(artifact_path(&r, "Zipped"), p.path().canonicalize().unwrap().join("dist/layer.zip"), "used as is");
+    assert_eq!(zip_entries(&artifact_path(&r, "Made")), [("bin/tool".to_string(), 0o755)]);
+    assert_eq!(resource(&r, "Skip")["method"], "prebuilt", "SkipBuild packs the directory as is");
+    assert_eq!(zip_names(&artifact_path(&r, "Skip")), ["app.py", "requirements.txt"]);
+}
+
+#[test]
+fn unsupported_runtimes_fail_one_by_one_and_the_rest_builds() {
+    let p = Project::empty();
+    let mut t = String::from("Transform: AWS::Serverless-2016-10-31\nResources:\n");
+    for (id, rt) in [("Go", "go1.x"), ("Ruby", "ruby3.3"), ("Dotnet", "dotnet8"), ("Java", "java21")] {
+        t.push_str(&format!("  {id}:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: src, Handler: h, Runtime: {rt}}}\n"));
+    }
+    t.push_str("  Ok:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: a.h, Runtime: python3.12}\n");
+    p.write("template.yaml", &t).write("src/a.py", "");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1);
+    for (id, rt) in [("Go", "go1.x"), ("Ruby", "ruby3.3"), ("Dotnet", "dotnet8"), ("Java", "java21")] {
+        let msg = resource(&r, id)["message"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!("runtime `{rt}`"))
+                && msg.contains("BuildMethod: makefile")
+                && msg.contains(&format!("build-{id}")),
+            "{msg}"
+        );
+    }
+    assert_eq!(status_of(&r, "Ok"), "built");
+}
+
+#[test]
+fn other_globals_sections_and_tooling_metadata_parse() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nDescription: tooling keys\nMetadata:\n  AWS::ServerlessRepo::Application: {Name: app, Author: me}\n  cfn-lint: {config: {ignore_checks: [W3002]}}\nGlobals:\n  Api: {Cors: \"'*'\"}\n  HttpApi: {CorsConfiguration: {AllowOrigins: ['*']}}\n  LayerVersion: {PublishLambdaVersion: true}\n  Function: {Runtime: python3.12, Timeout: 5}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Metadata: {SamResourceId: Fn, 'aws:cdk:path': x}\n    Properties:\n      CodeUri: src\n      Handler: a.h\n      Environment:\n        Variables:\n          T: {Ref: AWS::StackName}\n          U: {'Fn::GetAtt': [Table, Arn]}\n          V: {'Fn::Sub': ['${A}-${B}', {A: x, B: {Ref: AWS::Region}}]}\n  Table:\n    Type: AWS::Serverless::SimpleTable\n",
+    )
+    .write("src/a.py", "");
+    let run = p.lamb(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("function Fn"), "{}", run.stdout);
+}
+
+mod cloud {
+    use super::*;
+    use common::emulator::emulator;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    fn function_name(stack: &str, id: &str) -> String {
+        rt().block_on(async {
+            let cfn = aws_sdk_cloudformation::Client::new(&emulator().sdk().await);
+            let r = cfn.list_stack_resources().stack_name(stack).send().await.unwrap();
+            let found = r.stack_resource_summaries().iter().find(|s| s.logical_resource_id() == Some(id)).unwrap();
+            found.physical_resource_id().unwrap().to_string()
+        })
+    }
+
+    fn sync(p: &Project, stack: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["sync", "--yes", "-o", "json", "--stack-name", stack];
+        args.extend_from_slice(extra);
+        let run = p.lamb_env(&args, &emulator().env());
+        assert_eq!(run.code, 0, "{}", run.all());
+        serde_json::from_str(&run.stdout).unwrap()
+    }
+
+    const API: &str = "openapi: '3.0.1'\ninfo: {title: shapes, version: '1.0'}\npaths:\n  /hello:\n    get:\n      responses: {'200': {description: ok}}\n      x-amazon-apigateway-integration: {type: aws_proxy, httpMethod: POST, uri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:x/invocations'}\n";
+
+    fn project() -> Project {
+        let p = Project::empty();
+        p.write(
+            "template.yaml",
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: prod, DefinitionUri: api/openapi.yaml}\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: bootstrap, Runtime: provided.al2023, AutoPublishAlias: live}\n  Canary:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: canary, Handler: bootstrap, Runtime: provided.al2023, AutoPublishAlias: live, DeploymentPreference: {Type: AllAtOnce}}\n",
+        )
+        .write("api/openapi.yaml", API)
+        .write("fn/bootstrap", "#!/bin/sh\necho 1\n")
+        .write("canary/bootstrap", "#!/bin/sh\necho 1\n");
+        p
+    }
+
+    #[test]
+    fn definition_files_are_packaged_and_their_changes_deploy() {
+        let p = project();
+        let run = p.lamb_env(&["deploy", "--stack-name", "s-def", "--resolve-s3"], &emulator().env());
+        assert_eq!(run.code, 0, "{}", run.all());
+        // Uploaded under its content hash.
+        let sha = {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(API.as_bytes());
+            digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let found = rt().block_on(async {
+            let conf = emulator().sdk().await;
+            let s3 =
+                aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+            s3.head_object()
+                .bucket("lamb-artifacts-123456789012-us-east-1")
+                .key(format!("s-def/{sha}.yaml"))
+                .send()
+                .await
+                .is_ok()
+        });
+        assert!(found, "the definition is in S3 under its hash");
+        assert_eq!(sync(&p, "s-def", &[])["mode"], "code", "unchanged definition: code mode");
+        p.write("api/openapi.yaml", &API.replace("title: shapes", "title: shapes2"));
+        let r = sync(&p, "s-def", &["--code"]);
+        assert!(r["infra_reasons"].to_string().contains("Resources.Api.Properties.DefinitionUri changed"), "{r}");
+        assert_eq!(sync(&p, "s-def", &[])["mode"], "infra");
+        assert_eq!(sync(&p, "s-def", &[])["mode"], "code");
+    }
+
+    #[test]
+    fn auto_publish_alias_follows_code_syncs_and_deployment_preference_goes_through_cloudformation() {
+        let p = project();
+        let run = p.lamb_env(&["deploy", "--stack-name", "s-alias", "--resolve-s3"], &emulator().env());
+        assert_eq!(run.code, 0, "{}", run.all());
+        p.write("fn/bootstrap", "#!/bin/sh\necho 2\n");
+        let r = sync(&p, "s-alias", &[]);
+        let item = r["items"].as_array().unwrap().iter().find(|i| i["id"] == "Fn").unwrap().clone();
+        assert_eq!(item["status"], "synced");
+        let alias = item["alias"].as_str().unwrap().to_string();
+        let (name, version) = alias.split_once(':').unwrap();
+        assert_eq!(name, "live");
+        let fname = function_name("s-alias", "Fn");
+        let (pointed, sha) = rt().block_on(async {
+            let lambda = aws_sdk_lambda::Client::new(&emulator().sdk().await);
+            let a = lambda.get_alias().function_name(&fname).name("live").send().await.unwrap();
+            let v = a.function_version().unwrap().to_string();
+            let c = lambda.get_function_configuration().function_name(&fname).qualifier(&v).send().await.unwrap();
+            (v, c.code_sha256().unwrap().to_string())
+        });
+        assert_eq!(pointed, version);
+        let (built, _) = p.build_json(&["-r", "Fn"]);
+        assert_eq!(sha, code_sha(&built, "Fn"), "the alias runs the new code");
+
+        // DeploymentPreference: --code refuses to push it, a sync deploys it.
+        p.write("canary/bootstrap", "#!/bin/sh\necho 2\n");
+        let r = sync(&p, "s-alias", &["--code"]);
+        let canary = r["items"].as_array().unwrap().iter().find(|i| i["id"] == "Canary").unwrap().clone();
+        assert_eq!(canary["status"], "skipped");
+        assert!(canary["message"].as_str().unwrap().contains("DeploymentPreference"), "{canary}");
+        assert!(r["infra_reasons"].to_string().contains("Canary has a DeploymentPreference"), "{r}");
+        let r = sync(&p, "s-alias", &[]);
+        assert_eq!(r["mode"], "infra");
+    }
+}

@@ -244,6 +244,45 @@ impl LambdaApi {
         }
     }
 
+    /// Publishes a version of the function's current code (refusing if Lambda runs other code
+    /// than `code_sha256` by then); returns the version number.
+    pub async fn publish_version(&self, name: &str, code_sha256: &str) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .publish_version()
+            .function_name(name)
+            .code_sha256(code_sha256)
+            .description("published by lamb sync")
+            .send()
+            .await
+            .map_err(|e| self.err("PublishVersion", e))?;
+        out.version()
+            .map(str::to_string)
+            .ok_or_else(|| AwsError::Failed(format!("PublishVersion for {name} returned no version")))
+    }
+
+    /// Points alias `alias` of the function at `version`, creating the alias if it is missing.
+    pub async fn point_alias(&self, name: &str, alias: &str, version: &str) -> Result<(), AwsError> {
+        match self.client.update_alias().function_name(name).name(alias).function_version(version).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = self.err("UpdateAlias", e);
+                if !e.is_not_found() {
+                    return Err(e);
+                }
+                self.client
+                    .create_alias()
+                    .function_name(name)
+                    .name(alias)
+                    .function_version(version)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.err("CreateAlias", e))
+            }
+        }
+    }
+
     /// The CodeSha256 of a published layer version's content.
     pub async fn layer_version_sha(&self, arn: &str) -> Result<String, AwsError> {
         let out = self

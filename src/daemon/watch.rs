@@ -64,6 +64,9 @@ impl Index {
         for s in &project.stacks {
             files.entry(s.file.path.clone()).or_default().push(Target::Infra);
         }
+        for d in &project.definitions {
+            files.entry(d.path.clone()).or_default().push(Target::Infra);
+        }
         for f in config_files {
             files.entry(f.clone()).or_default().push(Target::Infra);
         }
@@ -266,11 +269,12 @@ mod tests {
         (d, p)
     }
 
-    const T: &str = "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {Runtime: python3.12, Handler: a.h}\nResources:\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/a}\n  A2:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/a}\n  B:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/b}\n  Z:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dist/z.zip}\n  L:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: layer}\n";
+    const T: &str = "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {Runtime: python3.12, Handler: a.h}\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: p, DefinitionUri: api.yaml}\n  A:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/a}\n  A2:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/a}\n  B:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/b}\n  Z:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dist/z.zip}\n  L:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: layer}\n";
 
     fn fixture() -> (tempfile::TempDir, Project) {
         project(&[
             ("template.yaml", T),
+            ("api.yaml", "openapi: 3.0.1"),
             ("src/a/x.py", ""),
             ("src/b/y.py", ""),
             ("dist/z.zip", "PK"),
@@ -301,6 +305,7 @@ mod tests {
         assert_eq!(units(&idx.classify(&root.join("layer/l.py"))), ["L"]);
         assert_eq!(units(&idx.classify(&root.join("template.yaml"))), ["<infra>"]);
         assert_eq!(units(&idx.classify(&root.join("samconfig.toml"))), ["<infra>"]);
+        assert_eq!(units(&idx.classify(&root.join("api.yaml"))), ["<infra>"], "definition files");
         assert!(idx.classify(&root.join("README.md")).is_empty());
         assert!(idx.recursive().contains(&root.join("src/a")));
         assert!(idx.parents().contains(&root), "the template's directory, not recursively");

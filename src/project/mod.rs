@@ -151,6 +151,23 @@ pub struct Function {
     pub handler: Option<String>,
     pub layers: Vec<LayerRef>,
     pub environment: IndexMap<String, Value>,
+    /// `AutoPublishAlias`: a code sync also publishes a version and moves this alias to it.
+    pub auto_publish_alias: Option<String>,
+    /// `DeploymentPreference`: code changes must go through CloudFormation (CodeDeploy).
+    pub deployment_preference: bool,
+}
+
+/// A local file a resource's infrastructure is defined by (`DefinitionUri` of an Api, HttpApi
+/// or StateMachine): part of the infrastructure fingerprint, watched, packaged to S3.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefinitionFile {
+    /// Full id of the resource.
+    pub id: String,
+    pub logical_id: String,
+    /// The stack the resource is in ("" for the root).
+    pub stack: String,
+    pub key: String,
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +232,7 @@ pub struct Project {
     pub functions: Vec<Function>,
     pub layers: Vec<Layer>,
     pub nested: Vec<NestedStack>,
+    pub definitions: Vec<DefinitionFile>,
     pub notes: Vec<Note>,
     /// Parameters with neither a default nor an override: (stack path, name).
     pub missing_parameters: Vec<(String, String)>,
@@ -271,6 +289,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, ProjectError> {
         functions: Vec::new(),
         layers: Vec::new(),
         nested: Vec::new(),
+        definitions: Vec::new(),
         notes: Vec::new(),
         missing_parameters: Vec::new(),
     };
@@ -444,6 +463,11 @@ fn load_stack(
         };
         match ty {
             "AWS::Serverless::Function" | "AWS::Lambda::Function" => project.functions.push(ctx.function()),
+            "AWS::Serverless::Api" | "AWS::Serverless::HttpApi" | "AWS::Serverless::StateMachine" => {
+                if let Some(def) = ctx.definition()? {
+                    project.definitions.push(def);
+                }
+            }
             "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion" => project.layers.push(ctx.layer()),
             "AWS::Serverless::Application" | "AWS::CloudFormation::Stack" => {
                 let (nested, params) = ctx.nested()?;
@@ -785,7 +809,17 @@ impl ResourceCtx<'_> {
             .and_then(|v| self.scope.eval(v).ok().flatten())
             .and_then(|v| v.as_map().cloned())
             .unwrap_or_default();
-        Function { res: self.base(code, architecture, build, problems), runtime, handler, layers, environment }
+        let auto_publish_alias = self.string(&props, "AutoPublishAlias", &mut problems);
+        let deployment_preference = props.get("DeploymentPreference").is_some_and(|v| !matches!(v, Value::Null));
+        Function {
+            res: self.base(code, architecture, build, problems),
+            runtime,
+            handler,
+            layers,
+            environment,
+            auto_publish_alias,
+            deployment_preference,
+        }
     }
 
     fn layer_refs(&self, props: &Value, problems: &mut Problems) -> Vec<LayerRef> {
@@ -843,6 +877,36 @@ impl ResourceCtx<'_> {
             }
         };
         Layer { res: self.base(code, architecture, build, problems), compatible_runtimes }
+    }
+
+    /// A local `DefinitionUri` file of an Api, HttpApi or StateMachine.
+    fn definition(&self) -> Result<Option<DefinitionFile>, ProjectError> {
+        let section = match self.ty {
+            "AWS::Serverless::Api" => "Api",
+            "AWS::Serverless::HttpApi" => "HttpApi",
+            _ => "StateMachine",
+        };
+        let props = self.properties(section);
+        let Some(raw) = props.get("DefinitionUri") else { return Ok(None) };
+        let value = self.scope.eval(raw).map_err(|e| self.error(format!("DefinitionUri: {e}")))?;
+        let Some(Value::String(s)) = value else { return Ok(None) };
+        if s.starts_with("s3://") || s.starts_with("https://") {
+            return Ok(None);
+        }
+        match self.resolve_local("DefinitionUri", &s) {
+            Err(msg) => Err(self.error(msg)),
+            Ok((p, m)) if m.is_dir() => Err(self.error(format!(
+                "DefinitionUri `{s}` is a directory ({}); point it at the definition file",
+                p.display()
+            ))),
+            Ok((path, _)) => Ok(Some(DefinitionFile {
+                id: self.id.to_string(),
+                logical_id: self.logical_id.to_string(),
+                stack: self.prefix.trim_end_matches('/').to_string(),
+                key: "DefinitionUri".into(),
+                path,
+            })),
+        }
     }
 
     /// Reads a nested stack: its location and the parameters it passes.

@@ -754,6 +754,9 @@ def _patch_lambda_and_apigw_models() -> None:
     def api_create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
                    region_name: str, **kwargs: Any) -> Any:
         props = cloudformation_json.setdefault("Properties", {})
+        if not props.get("Body") and isinstance(props.get("BodyS3Location"), dict):
+            # A definition packaged to S3 (SAM's DefinitionUri): read it as the Body.
+            props["Body"] = _s3_document(account_id, props["BodyS3Location"])
         if not props.get("Name"):
             body = props.get("Body")
             title = body.get("info", {}).get("title") if isinstance(body, dict) else None
@@ -776,6 +779,20 @@ def _patch_lambda_and_apigw_models() -> None:
 
     if "delete_from_cloudformation_json" not in apigw.RestAPI.__dict__:
         apigw.RestAPI.delete_from_cloudformation_json = classmethod(api_delete)  # type: ignore[method-assign]
+
+
+def _s3_document(account_id: str, location: dict[str, Any]) -> Any:
+    """The YAML or JSON document at {Bucket, Key} in moto's S3, or None."""
+    import yaml
+    from moto.s3.models import s3_backends
+
+    try:
+        backend = s3_backends[account_id]["aws"]
+        key = backend.get_object(location["Bucket"], location["Key"])
+        return yaml.safe_load(key.value.decode("utf-8"))
+    except Exception:
+        LOG.warning("could not read the API definition at %s", location, exc_info=True)
+        return None
 
 
 _HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "any"}
@@ -955,6 +972,9 @@ def _add_apigw_stage_model() -> None:
         def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
                                             cloudformation_json: dict[str, Any], account_id: str,
                                             region_name: str) -> Any:
+            # moto's update hands over the properties it could resolve; the API is the same one.
+            props = cloudformation_json.setdefault("Properties", {})
+            props.setdefault("RestApiId", original_resource.rest_api_id)
             original_resource.delete(account_id, region_name)
             return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id,
                                                        region_name)
