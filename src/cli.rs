@@ -37,9 +37,9 @@ pub struct GlobalArgs {
     /// Only errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Log line format on stderr
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, value_name = "FORMAT")]
-    pub log_format: LogFormat,
+    /// Log line format on stderr [default: LAMB_LOG_FORMAT, then (sync --watch) lamb.toml's [log] format, then human]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     /// When to use colours
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,

@@ -485,12 +485,13 @@ impl From<AwsError> for Error {
     }
 }
 
-/// The control socket of the project `project` names.
+/// The control socket of the project `project` names, looking for the template from `cwd`.
 fn socket_of(
+    cwd: &std::path::Path,
     project: &ProjectArgs,
     configured: Option<&std::path::Path>,
 ) -> Result<(std::path::PathBuf, ProjectConfig), Error> {
-    let pc = config::project(project, "sync")?;
+    let pc = config::project_in(cwd, project, "sync", &|k| std::env::var(k).ok())?;
     let toml = crate::config::settings::read(&pc.root)?;
     let configured = configured
         .map(std::path::Path::to_path_buf)
@@ -499,10 +500,33 @@ fn socket_of(
     Ok((crate::daemon::socket_for(&pc.root, configured.as_deref()), pc))
 }
 
+fn current_dir() -> Result<std::path::PathBuf, Error> {
+    std::env::current_dir().map_err(|e| Error::Failed(format!("cannot determine the current directory: {e}")))
+}
+
+/// Where an editor hook's project is: with no `--template-file` or `--project-dir`, the
+/// nearest directory at or above the saved file (or the working directory) that holds a
+/// template, so a hook works from whatever directory the editor runs it in.
+fn hook_dir(cwd: &std::path::Path, args: &crate::cli::TriggerArgs) -> Option<std::path::PathBuf> {
+    if args.project.template_file.is_some() || args.project.project_dir.is_some() {
+        return Some(cwd.to_path_buf());
+    }
+    let start = args.paths.first().map(|p| cwd.join(p)).and_then(|p| p.parent().map(std::path::Path::to_path_buf));
+    let start = start.unwrap_or_else(|| cwd.to_path_buf());
+    start.ancestors().find(|d| crate::project::template::find(d).is_some()).map(std::path::Path::to_path_buf)
+}
+
 pub fn trigger(args: crate::cli::TriggerArgs) -> Result<(), Error> {
-    let (socket, pc) = socket_of(&args.project, args.socket.as_deref())?;
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::Failed(format!("cannot determine the current directory: {e}")))?;
+    let cwd = current_dir()?;
+    let Some(dir) = hook_dir(&cwd, &args) else {
+        if args.fallback_sync {
+            return Err(config::ConfigError::NoTemplate { dir: cwd }.into());
+        }
+        // A save hook firing for a file outside any lamb project: nothing to do.
+        tracing::debug!("no template at or above the saved file; nothing to trigger");
+        return Ok(());
+    };
+    let (socket, pc) = socket_of(&dir, &args.project, args.socket.as_deref())?;
     let paths: Vec<std::path::PathBuf> = args.paths.iter().map(|p| cwd.join(p)).collect();
     let rt = runtime()?;
     let cmd = crate::daemon::ipc::Command::Trigger { paths, wait: args.wait };
@@ -516,9 +540,7 @@ pub fn trigger(args: crate::cli::TriggerArgs) -> Result<(), Error> {
         }
         let mut argv: Vec<std::ffi::OsString> =
             vec!["lamb".into(), "sync".into(), "--yes".into(), "--template-file".into(), pc.template.clone().into()];
-        if let Some(dir) = &args.project.project_dir {
-            argv.extend(["--project-dir".into(), cwd.join(dir).into()]);
-        }
+        argv.extend(["--project-dir".into(), pc.root.clone().into()]);
         if args.output == Format::Json {
             argv.extend(["-o".into(), "json".into()]);
         }
@@ -534,7 +556,7 @@ pub fn trigger(args: crate::cli::TriggerArgs) -> Result<(), Error> {
             let msg = i["message"].as_str().map(|m| format!(": {m}")).unwrap_or_default();
             emit(&format!("{:<9} {}{msg}", i["status"].as_str().unwrap_or("?"), i["id"].as_str().unwrap_or("?")));
         }
-        if items.is_empty() {
+        if items.is_empty() && resp.ok {
             emit("nothing to sync");
         }
     }
@@ -563,9 +585,23 @@ pub fn utc(secs: u64) -> String {
 }
 
 pub fn status(args: crate::cli::StatusArgs) -> Result<(), Error> {
-    let (socket, pc) = socket_of(&args.project, args.socket.as_deref())?;
+    let (socket, pc) = socket_of(&current_dir()?, &args.project, args.socket.as_deref())?;
     let rt = runtime()?;
-    let live = rt.block_on(crate::daemon::ipc::call(&socket, crate::daemon::ipc::Command::Status)).ok().flatten();
+    // No daemon listening is normal; a socket lamb cannot use (permissions, a daemon that
+    // does not answer) is worth saying, and the record below is shown anyway.
+    let asked = rt.block_on(async {
+        let call = crate::daemon::ipc::call(&socket, crate::daemon::ipc::Command::Status);
+        tokio::time::timeout(std::time::Duration::from_secs(5), call)
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 5 s")))
+    });
+    let live = match asked {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::warn!("cannot talk to the daemon at {}: {e}; showing lamb's record instead", socket.display());
+            None
+        }
+    };
     let doc = match live.and_then(|r| r.result) {
         Some(doc) => doc,
         None => {
@@ -595,7 +631,7 @@ pub fn status(args: crate::cli::StatusArgs) -> Result<(), Error> {
                 .collect();
             serde_json::json!({
                 "daemon": null,
-                "stack": {"name": stack, "region": region, "last_infra_deploy": st.infra.as_ref().map(|i| i.deployed_at)},
+                "stack": {"name": stack, "region": region, "last_infra_deploy": st.infra.as_ref().map(|i| i.deployed_at).filter(|t| *t > 0)},
                 "functions": functions,
             })
         }

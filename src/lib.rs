@@ -76,7 +76,11 @@ pub fn run() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    init_logging(&cli.global);
+    let watch = match &cli.command {
+        Command::Sync(a) if a.watch => Some(&a.project),
+        _ => None,
+    };
+    init_logging(&cli.global, watch);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Failed(msg)) => {
@@ -104,12 +108,36 @@ fn color(choice: ColorChoice) -> bool {
     }
 }
 
-fn init_logging(g: &GlobalArgs) {
+/// The log format: the flag, else `LAMB_LOG_FORMAT`, else (for the watch daemon) lamb.toml's
+/// `[log] format`, else human. A bad value is reported when the settings are resolved.
+fn log_format(g: &GlobalArgs, watch: Option<&cli::ProjectArgs>) -> LogFormat {
+    if let Some(f) = g.log_format {
+        return f;
+    }
+    let named = std::env::var("LAMB_LOG_FORMAT").ok().or_else(|| {
+        let p = watch?;
+        let dir = p
+            .project_dir
+            .clone()
+            .or_else(|| p.template_file.as_ref().and_then(|t| t.parent().map(std::path::Path::to_path_buf)))
+            .unwrap_or_default();
+        config::settings::read(&dir).ok()?.log.format
+    });
+    match named.as_deref().map(str::trim) {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Human,
+    }
+}
+
+/// Logging on stderr. `watch` is the project of a `sync --watch` daemon, whose default level is
+/// info: a service's log is where its deploys and retries are read.
+fn init_logging(g: &GlobalArgs, watch: Option<&cli::ProjectArgs>) {
     use tracing_subscriber::EnvFilter;
     let level = if g.quiet {
         "error"
     } else {
         match g.verbose {
+            0 if watch.is_some() => "info",
             0 => "warn",
             1 => "info",
             2 => "debug",
@@ -123,7 +151,7 @@ fn init_logging(g: &GlobalArgs) {
     );
     let filter = EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match g.log_format {
+    let _ = match log_format(g, watch) {
         LogFormat::Json => builder.json().try_init(),
         // Under systemd (JOURNAL_STREAM set) journald adds its own timestamps and shows no
         // colours; lamb's human format has no timestamps either way.

@@ -89,6 +89,9 @@ pub struct ItemReport {
     pub updated_functions: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A failure that may clear up by itself (network, throttling): worth retrying.
+    #[serde(skip)]
+    pub transient: bool,
 }
 
 impl ItemReport {
@@ -106,11 +109,16 @@ impl ItemReport {
             alias: None,
             updated_functions: Vec::new(),
             message: None,
+            transient: false,
         }
     }
 
     fn failed(id: &str, kind: Kind, message: String) -> Self {
         ItemReport { message: Some(message), ..ItemReport::new(id, kind, SyncStatus::Failed) }
+    }
+
+    fn failed_with(id: &str, kind: Kind, e: &SyncError) -> Self {
+        ItemReport { transient: e.is_transient(), ..ItemReport::failed(id, kind, e.to_string()) }
     }
 }
 
@@ -156,6 +164,17 @@ pub enum SyncError {
     NeedsConfirmation { stack: String },
     #[error("not confirmed; nothing was synced")]
     Declined,
+}
+
+impl SyncError {
+    /// Whether the pass may succeed later with nothing changed (see [`AwsError::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Aws(e) | SyncError::Deploy(DeployError::Aws(e)) => e.is_transient(),
+            SyncError::State(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The account id in a stack ARN (`arn:aws:cloudformation:region:ACCOUNT:stack/...`).
@@ -307,11 +326,13 @@ pub async fn run(
             infra_reasons = infra_differences(&cfn, project, i, &resources, &cfg.tags).await?;
             tracing::debug!(stack = %stack, reasons = ?infra_reasons, "compared the project with the deployed stack");
             if infra_reasons.is_empty() {
+                // Found current, not deployed: the last deploy's time and duration stay.
+                let (deployed_at, duration_ms) = st.infra.as_ref().map_or((0, 0), |r| (r.deployed_at, r.duration_ms));
                 st.infra = Some(InfraRecord {
                     fingerprint: fingerprint.clone(),
                     stack_updated: i.updated.clone(),
-                    deployed_at: state::now_secs(),
-                    duration_ms: 0,
+                    deployed_at,
+                    duration_ms,
                 });
                 st.save(lamb_dir)?;
             }
@@ -672,7 +693,7 @@ impl<'a> Pusher<'a> {
                         ..ItemReport::new(&l.res.id, Kind::Layer, SyncStatus::Published)
                     });
                 }
-                Err(e) => items.push(ItemReport::failed(&l.res.id, Kind::Layer, e.to_string())),
+                Err(e) => items.push(ItemReport::failed_with(&l.res.id, Kind::Layer, &e)),
             }
         }
         (swaps, items, seen)
@@ -715,7 +736,10 @@ impl<'a> Pusher<'a> {
             let artifact = built.and_then(|r| r.artifact.clone());
             let remote_fn = match remote.get(id) {
                 Some(Err(e)) => {
-                    items.push(ItemReport::failed(id, Kind::Function, e.to_string()));
+                    items.push(ItemReport {
+                        transient: e.is_transient(),
+                        ..ItemReport::failed(id, Kind::Function, e.to_string())
+                    });
                     continue;
                 }
                 Some(Ok(r)) => r.as_ref(),
@@ -788,6 +812,7 @@ impl<'a> Pusher<'a> {
                             Err(e) => {
                                 it.status = SyncStatus::Failed;
                                 it.message = Some(e.to_string());
+                                it.transient = e.is_transient();
                             }
                         }
                         it

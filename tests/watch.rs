@@ -28,6 +28,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(p: &Project, emu: &Emulator, stack: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut d = Daemon::spawn(p, emu, stack, extra, env);
+        d.expect_notify("READY=1", Duration::from_secs(90));
+        d
+    }
+
+    /// Starts a daemon without waiting for its initial pass.
+    fn spawn(p: &Project, emu: &Emulator, stack: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let logs = tempfile::tempdir().unwrap();
         let runtime_dir = tempfile::tempdir().unwrap();
         let notify_path = logs.path().join("notify");
@@ -52,9 +59,7 @@ impl Daemon {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
-        let mut d = Daemon { child, out, err, notify, runtime_dir, _logs: logs };
-        d.expect_notify("READY=1", Duration::from_secs(90));
-        d
+        Daemon { child, out, err, notify, runtime_dir, _logs: logs }
     }
 
     fn output(&self) -> String {
@@ -328,6 +333,72 @@ fn sigterm_stops_cleanly_and_a_second_daemon_is_refused() {
     // The lock is free again.
     let d2 = Daemon::start(&p, &emu, "w-stop", &[], &[]);
     drop(d2);
+}
+
+/// Makes HelloMake's build take `secs` seconds longer.
+fn slow_make(p: &Project, secs: u32) {
+    let makefile = p.read("functions/hello_make/Makefile");
+    let slow = makefile.replace("build-HelloMake:\n", &format!("build-HelloMake:\n\tsleep {secs}\n"));
+    assert_ne!(makefile, slow);
+    p.write("functions/hello_make/Makefile", &slow);
+}
+
+fn recorded_sha(p: &Project, stack: &str, id: &str) -> Option<String> {
+    let text = fs::read_to_string(p.path().join(format!(".lamb/stacks/us-east-1--{stack}.json"))).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["functions"][id]["code_sha256"].as_str().map(str::to_string)
+}
+
+#[test]
+fn sigterm_during_a_sync_lets_it_finish_and_records_it() {
+    let (emu, p, mut d) = watched("w-term", &["--debounce-ms", "5"]);
+    slow_make(&p, 2);
+    p.write("functions/hello_make/bootstrap.in", "#!/bin/sh\necho before-stop\n");
+    let want = local_sha(&p, "HelloMake");
+    assert_ne!(recorded_sha(&p, "w-term", "HelloMake").as_deref(), Some(want.as_str()));
+    // The pass is building (make sleeps): stop the daemon now.
+    std::thread::sleep(Duration::from_millis(700));
+    d.signal(libc::SIGTERM);
+    let status = d.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", d.output());
+    assert_eq!(live_sha(&emu, "w-term", "HelloMake"), want, "the in-flight sync finished before the exit");
+    assert_eq!(recorded_sha(&p, "w-term", "HelloMake"), Some(want), "and was recorded");
+}
+
+#[test]
+fn an_edit_during_the_initial_sync_is_not_lost() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    assert_eq!(p.lamb_env(&["deploy", "--stack-name", "w-initial"], &emu.env()).code, 0);
+    // The initial pass rebuilds HelloMake slowly; the edit lands while it runs, after the
+    // initial pass has already built HelloShell.
+    slow_make(&p, 2);
+    let mut d = Daemon::spawn(&p, &emu, "w-initial", &[], &[]);
+    std::thread::sleep(Duration::from_millis(1200));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho edited-during-the-initial-sync\n");
+    let want = local_sha(&p, "HelloShell");
+    d.expect_notify("READY=1", Duration::from_secs(60));
+    wait_until("the edit to be live", Duration::from_secs(20), || live_sha(&emu, "w-initial", "HelloShell") == want);
+}
+
+#[test]
+fn a_code_directory_deleted_and_created_again_is_still_watched() {
+    let (emu, p, _d) = watched("w-recreate", &["--debounce-ms", "50"]);
+    // As `git checkout` of another branch or a tool that regenerates the directory does it.
+    fs::remove_dir_all(p.path().join("functions/hello_shell")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho recreated\n");
+    let want = local_sha(&p, "HelloShell");
+    wait_until("the recreated code to be live", Duration::from_secs(20), || {
+        live_sha(&emu, "w-recreate", "HelloShell") == want
+    });
+    // Edits inside the new directory are seen too.
+    std::thread::sleep(Duration::from_millis(300));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho edited-after\n");
+    let want = local_sha(&p, "HelloShell");
+    wait_until("an edit in the recreated directory to be live", Duration::from_secs(20), || {
+        live_sha(&emu, "w-recreate", "HelloShell") == want
+    });
 }
 
 #[test]

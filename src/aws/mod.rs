@@ -68,6 +68,34 @@ impl AwsError {
     pub fn is_conflict(&self) -> bool {
         matches!(self.code(), Some("ResourceConflictException"))
     }
+
+    /// Whether trying again later may succeed without the user changing anything: network
+    /// trouble, timeouts, throttling, AWS's own errors, conflicts. Bad credentials, missing
+    /// resources and rejected templates are the user's to fix.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AwsError::Unreachable { .. } | AwsError::Timeout { .. } => true,
+            AwsError::Service { code, .. } => matches!(
+                code.as_str(),
+                "TooManyRequestsException"
+                    | "ThrottlingException"
+                    | "Throttling"
+                    | "RequestLimitExceeded"
+                    | "ServiceException"
+                    | "ServiceUnavailable"
+                    | "ServiceUnavailableException"
+                    | "InternalFailure"
+                    | "InternalError"
+                    | "ResourceConflictException"
+                    | "500"
+                    | "502"
+                    | "503"
+                    | "504"
+            ),
+            AwsError::Other { .. } => true,
+            AwsError::NoRegion | AwsError::Credentials { .. } | AwsError::Failed(_) => false,
+        }
+    }
 }
 
 /// Which credentials lamb was asked to use, for messages.

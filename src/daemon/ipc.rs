@@ -90,19 +90,48 @@ pub fn socket_path(root: &Path, configured: Option<&Path>, xdg_runtime_dir: Opti
     dir.join(format!("{}.sock", project_id(root)))
 }
 
-/// Binds the socket: its directory 0700, the socket 0600. A stale socket (no daemon behind
-/// it) is replaced.
-pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path.parent().unwrap_or(Path::new("/tmp"));
-    crate::state::create_private_dir(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                format!("{} is in use by another daemon", path.display()),
+/// Binds the socket, owner-only (0600). The directory lamb picks (`$XDG_RUNTIME_DIR/lamb`,
+/// `/tmp/lamb-<uid>`) is created 0700 and refused when it is a symlink or another user's:
+/// in /tmp anyone could have made it first. A `configured` socket's directory belongs to the
+/// user: it must exist and is left as it is. A stale socket (no daemon behind it) is replaced;
+/// any other file in the way is refused.
+pub async fn bind(path: &Path, configured: bool) -> std::io::Result<UnixListener> {
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !configured {
+        match std::fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound => crate::state::create_private_dir(dir)?,
+            Err(e) => return Err(e),
+            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                return Err(Error::other(format!(
+                    "{} is a symlink or a file, not the directory lamb makes for its sockets; remove it",
+                    dir.display()
+                )));
+            }
+            // SAFETY: getuid cannot fail.
+            Ok(m) if m.uid() != unsafe { libc::getuid() } => {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "{} belongs to another user; remove it, or choose a socket with LAMB_SOCKET or [daemon] socket in lamb.toml",
+                        dir.display()
+                    ),
+                ));
+            }
+            Ok(_) => {}
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_socket() {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket; remove it or choose another socket path", path.display()),
             ));
+        }
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(Error::new(ErrorKind::AddrInUse, format!("{} is in use by another daemon", path.display())));
         }
         std::fs::remove_file(path)?;
     }
@@ -213,7 +242,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("run/lamb/p.sock");
-        let listener = bind(&path).await.unwrap();
+        let listener = bind(&path, false).await.unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
         let (tx, mut rx) = mpsc::channel::<Incoming>(4);
@@ -237,7 +266,37 @@ mod tests {
         let answer: Response = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
         assert!(!answer.ok && answer.error.unwrap().contains("protocol version 9 is not supported"));
         // A second daemon cannot take the socket while the first listens.
-        assert_eq!(bind(&path).await.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+        assert_eq!(bind(&path, false).await.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+    }
+
+    #[tokio::test]
+    async fn unsafe_socket_places_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        // A symlink where lamb's socket directory should be (someone else's trap in /tmp).
+        std::fs::create_dir(d.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), d.path().join("lamb")).unwrap();
+        let e = bind(&d.path().join("lamb/p.sock"), false).await.unwrap_err();
+        assert!(e.to_string().contains("is a symlink or a file"), "{e}");
+        // A file in the socket's place is not removed.
+        std::fs::create_dir(d.path().join("own")).unwrap();
+        std::fs::write(d.path().join("own/p.sock"), "keep").unwrap();
+        let e = bind(&d.path().join("own/p.sock"), false).await.unwrap_err();
+        assert!(e.to_string().contains("is not a socket"), "{e}");
+        assert_eq!(std::fs::read_to_string(d.path().join("own/p.sock")).unwrap(), "keep");
+        // A configured socket's directory keeps its mode; lamb's own is made private.
+        let shared = d.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let l = bind(&shared.join("p.sock"), true).await.unwrap();
+        assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o755);
+        drop(l);
+        // Its socket file is stale now (nobody listens): a new daemon replaces it.
+        let l = bind(&shared.join("p.sock"), true).await.unwrap();
+        drop(l);
+        let l = bind(&shared.join("p.sock"), false).await.unwrap();
+        assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o700);
+        drop(l);
     }
 
     #[tokio::test]

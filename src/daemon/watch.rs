@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::fingerprint::DEFAULT_EXCLUDES;
 use crate::project::{Code, Project};
@@ -29,7 +30,9 @@ pub struct Index {
     /// Single files, with what they affect (prebuilt zips → their unit; templates → infra).
     files: HashMap<PathBuf, Vec<Target>>,
     excludes: GlobSet,
-    user_excludes: GlobSet,
+    /// `--watch-exclude` / lamb.toml patterns, with .gitignore's semantics (a directory
+    /// pattern excludes everything below it), rooted at the project.
+    user_excludes: Gitignore,
 }
 
 impl Index {
@@ -77,19 +80,13 @@ impl Index {
             }
         }
         let excludes = b.build().unwrap_or_else(|_| GlobSet::empty());
-        let mut u = GlobSetBuilder::new();
+        let mut u = GitignoreBuilder::new(&project.root);
         for pat in user_excludes {
-            if let Ok(g) = Glob::new(pat) {
-                u.add(g);
-            }
-            // A bare pattern like `*.log` also matches at any depth, as in .gitignore.
-            if !pat.contains('/')
-                && let Ok(g) = Glob::new(&format!("**/{pat}"))
-            {
-                u.add(g);
+            if let Err(e) = u.add_line(None, pat) {
+                tracing::warn!(pattern = %pat, error = %e, "ignoring a watch exclude that is not a valid pattern");
             }
         }
-        let user_excludes = u.build().unwrap_or_else(|_| GlobSet::empty());
+        let user_excludes = u.build().unwrap_or_else(|_| Gitignore::empty());
         Index { root: project.root.clone(), dirs, files, excludes, user_excludes }
     }
 
@@ -107,13 +104,17 @@ impl Index {
         out
     }
 
-    /// Directories to watch without recursion: those holding single watched files. Watching
-    /// the directory, not the file, survives editors that save by renaming a new file over it.
+    /// Directories to watch without recursion: those holding single watched files (watching
+    /// the directory, not the file, survives editors that save by renaming a new file over it),
+    /// and the parents of recursively watched ones (so a code directory deleted and created
+    /// again is noticed and watched again).
     pub fn parents(&self) -> Vec<PathBuf> {
+        let recursive = self.recursive();
         let mut out: Vec<PathBuf> = self.files.keys().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+        out.extend(recursive.iter().filter_map(|r| r.parent().map(Path::to_path_buf)));
         out.sort();
         out.dedup();
-        out.retain(|p| !self.recursive().iter().any(|r| p.starts_with(r)));
+        out.retain(|p| !recursive.iter().any(|r| p.starts_with(r)));
         out
     }
 
@@ -124,7 +125,8 @@ impl Index {
         let excluded = rel.components().any(|c| {
             let name = c.as_os_str().to_string_lossy();
             self.excludes.is_match(name.as_ref())
-        }) || self.user_excludes.is_match(rel);
+        }) || (path.starts_with(&self.root)
+            && self.user_excludes.matched_path_or_any_parents(path, path.is_dir()).is_ignore());
         if let Some(targets) = self.files.get(path) {
             out.extend(targets.iter().cloned());
         }
@@ -195,6 +197,14 @@ impl Debouncer {
     }
 }
 
+/// What the OS watcher reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsEvent {
+    Changed(Vec<PathBuf>),
+    /// Events were lost (queue overflow, watcher error): everything must be looked at again.
+    Rescan,
+}
+
 /// The OS watcher, rebuilt whenever the watch set changes.
 pub struct Watcher {
     inner: notify::RecommendedWatcher,
@@ -202,20 +212,21 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Starts watching `index`'s paths, sending changed paths to `tx`.
-    pub fn start(
-        index: &Index,
-        tx: tokio::sync::mpsc::UnboundedSender<Vec<PathBuf>>,
-    ) -> Result<Watcher, notify::Error> {
+    /// Starts watching `index`'s paths, sending what changed to `tx`.
+    pub fn start(index: &Index, tx: tokio::sync::mpsc::UnboundedSender<FsEvent>) -> Result<Watcher, notify::Error> {
         let inner = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            Ok(ev) => {
-                // Reads and opens change nothing.
-                if matches!(ev.kind, notify::EventKind::Access(_)) {
-                    return;
-                }
-                let _ = tx.send(ev.paths);
+            Ok(ev) if ev.need_rescan() => {
+                let _ = tx.send(FsEvent::Rescan);
             }
-            Err(e) => tracing::warn!(error = %e, "file watcher error"),
+            // Reads and opens change nothing.
+            Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => {}
+            Ok(ev) => {
+                let _ = tx.send(FsEvent::Changed(ev.paths));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "file watcher error; looking at every function again");
+                let _ = tx.send(FsEvent::Rescan);
+            }
         })?;
         let mut w = Watcher { inner, watched: Vec::new() };
         w.update(index)?;
@@ -243,6 +254,18 @@ impl Watcher {
 
     pub fn count(&self) -> usize {
         self.watched.len()
+    }
+
+    /// Watches `dir` again if it is one of the recursively watched directories: after it was
+    /// deleted and created again, the OS watch on it is gone.
+    pub fn rewatch(&mut self, dir: &Path) {
+        use notify::{RecursiveMode, Watcher as _};
+        if self.watched.iter().any(|(p, recursive)| *recursive && p == dir) && dir.is_dir() {
+            let _ = self.inner.unwatch(dir);
+            if let Err(e) = self.inner.watch(dir, RecursiveMode::Recursive) {
+                tracing::warn!(path = %dir.display(), error = %e, "cannot watch again");
+            }
+        }
     }
 }
 
@@ -315,7 +338,12 @@ mod tests {
     fn lambs_own_files_editor_droppings_and_user_excludes_are_ignored() {
         let (_d, p) = fixture();
         let root = p.root.clone();
-        let idx = Index::new(&p, &Default::default(), &[], &["*.log".to_string(), "src/b/tmp/**".to_string()]);
+        let idx = Index::new(
+            &p,
+            &Default::default(),
+            &[],
+            &["*.log".to_string(), "src/b/tmp/**".to_string(), "generated".to_string()],
+        );
         for ignored in [
             ".lamb/build.json",
             "src/a/.x.py.swp",
@@ -325,6 +353,7 @@ mod tests {
             "src/a/debug.log",
             "src/b/tmp/t.py",
             "src/a/4913",
+            "src/a/generated/out.py",
         ] {
             assert!(idx.classify(&root.join(ignored)).is_empty(), "{ignored}");
         }
