@@ -230,6 +230,9 @@ pub struct SyncArgs {
     /// Pack the content of symlinks that point outside the project (refused by default)
     #[arg(long)]
     pub follow_external_symlinks: bool,
+    /// Sync a stack whose name, Environment/Env/Stage tag or parameter says prod, production or live (refused by default)
+    #[arg(long)]
+    pub allow_production: bool,
     /// Result format on stdout
     #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
     pub output: Format,

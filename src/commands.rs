@@ -164,6 +164,14 @@ pub fn sync(args: SyncArgs, global: &crate::cli::GlobalArgs) -> Result<(), Error
         return crate::daemon::run(args, global);
     }
     let ctx = context(&args.project, &args.aws, Some(&args.deploy), "sync")?;
+    // Before building: what the configuration alone says (the stack's own tags are checked
+    // once it is described).
+    crate::sync::check_production(
+        &ctx.cfg.stack_name,
+        ctx.cfg.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ctx.pc.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        args.allow_production,
+    )?;
     let ids = args
         .resource_ids
         .iter()
@@ -197,7 +205,7 @@ pub fn sync(args: SyncArgs, global: &crate::cli::GlobalArgs) -> Result<(), Error
             .jobs
         }
     };
-    let opts = SyncOptions { ids, code_only: args.code, yes: args.yes, jobs };
+    let opts = SyncOptions { ids, code_only: args.code, yes: args.yes, jobs, allow_production: args.allow_production };
     let rt = runtime()?;
     let result = rt.block_on(async {
         let aws = Aws::connect(&ctx.cfg.aws).await?;

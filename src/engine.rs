@@ -244,7 +244,7 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
                 reports[*i] = Some(r);
             }
         }
-        return Ok(finish(project, reports, started));
+        return Ok(finish(project, reports, started, progress));
     }
 
     // Build the groups that need it.
@@ -318,16 +318,83 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
         tracing::debug!(pruned, "removed artifacts no longer referenced");
     }
 
-    Ok(finish(project, reports, started))
+    Ok(finish(project, reports, started, progress))
 }
 
-fn finish(project: &Project, reports: Vec<Option<ResourceReport>>, started: Instant) -> BuildReport {
+fn finish(
+    project: &Project,
+    reports: Vec<Option<ResourceReport>>,
+    started: Instant,
+    progress: &dyn Progress,
+) -> BuildReport {
     let notes = project.notes.iter().map(ToString::to_string).collect();
-    BuildReport {
-        resources: reports.into_iter().map(|r| r.expect("every resource has a report")).collect(),
-        duration_ms: ms(started),
-        notes,
+    let mut resources: Vec<ResourceReport> =
+        reports.into_iter().map(|r| r.expect("every resource has a report")).collect();
+    for r in refuse_oversized(project, &mut resources) {
+        progress.finished(r);
     }
+    BuildReport { resources, duration_ms: ms(started), notes }
+}
+
+/// Lambda's limit on a function's unzipped code plus all its layers.
+pub const UNZIPPED_LIMIT: u64 = 262_144_000;
+
+/// A function whose code and layers unzip to more than Lambda accepts fails here, with the
+/// sizes, so nothing that Lambda would reject is ever uploaded.
+/// Returns the reports it failed.
+fn refuse_oversized<'r>(project: &Project, resources: &'r mut [ResourceReport]) -> Vec<&'r ResourceReport> {
+    let unzipped = |resources: &[ResourceReport], id: &str| {
+        resources.iter().find(|r| r.id == id).and_then(|r| r.artifact.as_ref()).map(|a| a.unzipped_size)
+    };
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1_000_000.0);
+    let mut verdicts = Vec::new();
+    for r in resources.iter() {
+        let Some(own) = r.artifact.as_ref().map(|a| a.unzipped_size) else { continue };
+        let layers: Vec<(String, u64)> = match r.kind {
+            Kind::Layer => Vec::new(),
+            Kind::Function => project
+                .functions
+                .iter()
+                .find(|f| f.res.id == r.id)
+                .map(|f| {
+                    f.layers
+                        .iter()
+                        .filter_map(|l| match l {
+                            crate::project::LayerRef::Local(id) => unzipped(resources, id).map(|s| (id.clone(), s)),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        let total = own + layers.iter().map(|(_, s)| s).sum::<u64>();
+        if total > UNZIPPED_LIMIT {
+            let with = if layers.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = layers.iter().map(|(id, s)| format!("{id} {}", mb(*s))).collect();
+                format!(" with its layers ({}), {} in all,", list.join(", "), mb(total))
+            };
+            verdicts.push((
+                r.id.clone(),
+                format!(
+                    "unzipped it is {}{with} over Lambda's limit of {} (262,144,000 bytes) for a function and its layers; nothing was uploaded. Leave out what it does not need at run time (tests, data, dev dependencies), or use a container image (PackageType: Image)",
+                    mb(own),
+                    mb(UNZIPPED_LIMIT)
+                ),
+            ));
+        }
+    }
+    let mut failed = Vec::new();
+    for r in resources.iter_mut() {
+        if let Some((_, message)) = verdicts.iter().find(|(id, _)| *id == r.id) {
+            r.status = Status::Failed;
+            r.artifact = None;
+            r.message = Some(message.clone());
+            failed.push(&*r);
+        }
+    }
+    failed
 }
 
 fn artifact_report(a: &crate::package::Artifact) -> ArtifactReport {

@@ -149,7 +149,17 @@ fn init_logging(g: &GlobalArgs, watch: Option<&cli::ProjectArgs>) {
     let default = format!(
         "{level},aws_smithy_runtime=warn,aws_smithy_http_client=warn,aws_config=warn,aws_sigv4=warn,hyper=warn,hyper_util=warn,rustls=warn"
     );
-    let filter = EnvFilter::try_from_env("LAMB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Even when LAMB_LOG asks for everything, the SDK's trace lines stay out: they print the
+    // resolved credentials (the SDK redacts the secret, but not the key id; its debug lines do
+    // too) and full requests.
+    const SDK_CAP: &str = "aws_smithy_runtime=info,aws_sigv4=debug,aws_config=debug,aws_credential_types=debug";
+    let filter = match std::env::var("LAMB_LOG") {
+        Ok(user) if !user.trim().is_empty() => EnvFilter::try_new(format!("{user},{SDK_CAP}")).unwrap_or_else(|e| {
+            eprintln!("warning: LAMB_LOG `{user}` is not a valid filter ({e}); using the default");
+            EnvFilter::new(&default)
+        }),
+        _ => EnvFilter::new(default),
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match log_format(g, watch) {
         LogFormat::Json => builder.json().try_init(),

@@ -44,6 +44,61 @@ pub fn plan_builds(prepared: &[(String, String)], in_store: impl Fn(&str) -> boo
     groups
 }
 
+/// Words that mark a production stack.
+const PRODUCTION_WORDS: &[&str] = &["prod", "production", "live"];
+/// Tags and parameters that name a stack's environment.
+const ENVIRONMENT_KEYS: &[&str] = &["environment", "env", "stage"];
+
+/// The words of a name: split at non-alphanumerics and camelCase humps, lowercased
+/// (`myApp-ProdAPI` → my, app, prod, api).
+fn words(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let hump = c.is_uppercase()
+            && i > 0
+            && (chars[i - 1].is_lowercase()
+                || chars.get(i + 1).is_some_and(|n| n.is_lowercase()) && chars[i - 1].is_uppercase());
+        if hump && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Why a stack looks like production, if it does: its name, or an `Environment`/`Env`/`Stage`
+/// tag or parameter, has the word prod, production or live. `lamb sync` pushes code outside
+/// CloudFormation, which is for development stacks.
+pub fn production_marker<'a>(
+    stack: &str,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    parameters: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<String> {
+    let marked = |s: &str| words(s).iter().any(|w| PRODUCTION_WORDS.contains(&w.as_str()));
+    if marked(stack) {
+        return Some(format!("its name `{stack}`"));
+    }
+    let env_key = |k: &str| ENVIRONMENT_KEYS.contains(&k.to_ascii_lowercase().as_str());
+    if let Some((k, v)) = tags.into_iter().find(|(k, v)| env_key(k) && marked(v)) {
+        return Some(format!("its tag {k}={v}"));
+    }
+    if let Some((k, v)) = parameters.into_iter().find(|(k, v)| env_key(k) && marked(v)) {
+        return Some(format!("its parameter {k}={v}"));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +295,34 @@ mod sync_tests {
             function_action(&FunctionState { local_sha: None, remote: Some(("a", &[])) }, &swaps()),
             FunctionAction::NotBuilt
         );
+    }
+
+    #[test]
+    fn production_stacks_are_recognised_by_name_tag_or_parameter() {
+        let none: [(&str, &str); 0] = [];
+        for name in ["prod", "app-prod", "my_production_api", "ShopProdStack", "LIVE-site", "api-PROD-eu", "myAppProd"]
+        {
+            assert!(production_marker(name, none, none).is_some(), "{name}");
+        }
+        for name in
+            ["app-dev", "product-catalog", "products", "delivery", "olive-oil", "lively", "reproduce", "staging"]
+        {
+            assert_eq!(production_marker(name, none, none), None, "{name}");
+        }
+        assert_eq!(
+            production_marker("app", [("Owner", "prod-team"), ("Stage", "Prod")], none).as_deref(),
+            Some("its tag Stage=Prod")
+        );
+        assert_eq!(
+            production_marker("app", [("environment", "live")], none).as_deref(),
+            Some("its tag environment=live")
+        );
+        assert_eq!(
+            production_marker("app", [("Environment", "dev")], [("Env", "production")]).as_deref(),
+            Some("its parameter Env=production")
+        );
+        // Only environment-like keys count: a team called "prod-team" is not a stage.
+        assert_eq!(production_marker("app", [("Owner", "prod-team")], [("Bucket", "prod-assets")]), None);
+        assert_eq!(words("myApp-ProdAPI"), ["my", "app", "prod", "api"]);
     }
 }

@@ -36,6 +36,8 @@ pub struct SyncOptions {
     /// Skip the first-sync confirmation.
     pub yes: bool,
     pub jobs: usize,
+    /// Sync even a stack that looks like production (see [`plan::production_marker`]).
+    pub allow_production: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,6 +166,27 @@ pub enum SyncError {
     NeedsConfirmation { stack: String },
     #[error("not confirmed; nothing was synced")]
     Declined,
+    #[error(
+        "stack {stack} looks like production ({why}): lamb sync pushes code around CloudFormation, which is for development stacks; deploy production with `lamb deploy`, or pass --allow-production if this stack is yours to experiment on"
+    )]
+    Production { stack: String, why: String },
+}
+
+/// Refuses a stack that looks like production unless allowed (see [`plan::production_marker`]).
+pub fn check_production<'a>(
+    stack: &str,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    parameters: impl IntoIterator<Item = (&'a str, &'a str)>,
+    allow: bool,
+) -> Result<(), SyncError> {
+    match plan::production_marker(stack, tags, parameters) {
+        Some(why) if !allow => Err(SyncError::Production { stack: stack.to_string(), why }),
+        Some(why) => {
+            tracing::warn!(stack, "syncing a stack that looks like production ({why}): --allow-production");
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 impl SyncError {
@@ -295,6 +318,14 @@ pub async fn run(
     let _lock = StackState::lock(lamb_dir, &stack, &aws.region)?;
     let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
     let info = cfn.describe(&stack).await?;
+    let no_tags = Vec::new();
+    let (remote_tags, remote_params) = info.as_ref().map_or((&no_tags, &no_tags), |i| (&i.tags, &i.parameters));
+    check_production(
+        &stack,
+        cfg.tags.iter().chain(remote_tags).map(|(k, v)| (k.as_str(), v.as_str())),
+        remote_params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        opts.allow_production,
+    )?;
     let mut st =
         StackState::load(lamb_dir, &stack, &aws.region)?.for_account(info.as_ref().and_then(|i| account_of(&i.id)));
     if let Some(i) = &info {
@@ -768,7 +799,7 @@ impl<'a> Pusher<'a> {
                 FunctionAction::Missing => {
                     let msg = match &name {
                         Some(p) => format!(
-                            "function {p} no longer exists in Lambda (deleted outside lamb?); run `lamb deploy` to recreate it"
+                            "function {p} no longer exists in Lambda: it was deleted outside CloudFormation, which still lists it and will not recreate it by itself; `lamb delete` the stack and `lamb deploy` it again (or give {id} a new logical id, so that CloudFormation creates a new function)"
                         ),
                         None => format!(
                             "function {id} is not in stack {}; deploy it with `lamb deploy`",

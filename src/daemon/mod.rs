@@ -177,6 +177,12 @@ pub fn run(args: SyncArgs, global: &GlobalArgs) -> Result<(), Error> {
     };
     let src = Source { project: args.project.clone(), aws: args.aws.clone(), deploy: args.deploy.clone(), flags };
     let model = load_model(&src)?;
+    crate::sync::check_production(
+        &model.cfg.stack_name,
+        model.cfg.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        model.pc.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        args.allow_production,
+    )?;
     let lamb_dir = model.pc.root.join(LAMB_DIR);
     let _lock = lock::DaemonLock::acquire(&lamb_dir, &model.pc.root).map_err(|e| Error::Failed(e.to_string()))?;
     let json = model.settings.log_json || args.output == crate::output::Format::Json;
@@ -222,6 +228,7 @@ pub fn run(args: SyncArgs, global: &GlobalArgs) -> Result<(), Error> {
         notifier: systemd::Notifier::from_env(),
         code_only: args.code,
         follow_external_symlinks: args.follow_external_symlinks,
+        allow_production: args.allow_production,
         started: 0,
         passes: 0,
         running: None,
@@ -284,6 +291,7 @@ struct Daemon {
     notifier: systemd::Notifier,
     code_only: bool,
     follow_external_symlinks: bool,
+    allow_production: bool,
     /// The number of the last pass started.
     started: u64,
     passes: u64,
@@ -536,6 +544,7 @@ impl Daemon {
             last_live: self.last_live.clone(),
             code_only: self.code_only,
             follow_external_symlinks: self.follow_external_symlinks,
+            allow_production: self.allow_production,
         }
     }
 
@@ -840,6 +849,7 @@ struct PassContext {
     last_live: HashMap<String, String>,
     code_only: bool,
     follow_external_symlinks: bool,
+    allow_production: bool,
 }
 
 /// Whether a failed sync may succeed later with nothing saved: AWS's trouble, and expired
@@ -919,6 +929,7 @@ async fn run_pass(ctx: PassContext, pass: Pass) -> Outcome {
         code_only: ctx.code_only,
         yes: true,
         jobs: model.settings.jobs,
+        allow_production: ctx.allow_production,
     };
     let (m, follow) = (model.clone(), ctx.follow_external_symlinks);
     let full_build = move || build(&m.project, Vec::new(), follow);

@@ -1,0 +1,332 @@
+//! The bad-input matrix: everything a user can get wrong between two saves. Every row starts
+//! from a deployed example, breaks one thing, runs `lamb sync`, and checks the message (file,
+//! resource, fix) and that what was deployed is exactly as it was: same code, configuration,
+//! layers, template and stack status.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use common::emulator::{Emulator, emulator};
+use common::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A function as Lambda runs it: physical name, CodeSha256, environment, layer ARNs.
+type Live = (String, String, Vec<(String, String)>, Vec<String>);
+
+/// What a stack runs, as far as a user could tell.
+#[derive(Debug, Clone, PartialEq)]
+struct Snapshot {
+    status: String,
+    template: String,
+    functions: BTreeMap<String, Live>,
+}
+
+fn snapshot(emu: &Emulator, stack: &str) -> Snapshot {
+    rt().block_on(async {
+        let conf = emu.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let lambda = aws_sdk_lambda::Client::new(&conf);
+        let d = cfn.describe_stacks().stack_name(stack).send().await.unwrap();
+        let status = d.stacks()[0].stack_status().unwrap().as_str().to_string();
+        let template = cfn.get_template().stack_name(stack).send().await.unwrap().template_body().unwrap().to_string();
+        let resources = cfn.list_stack_resources().stack_name(stack).send().await.unwrap();
+        let mut functions = BTreeMap::new();
+        for r in resources.stack_resource_summaries() {
+            if r.resource_type() != Some("AWS::Lambda::Function") {
+                continue;
+            }
+            let name = r.physical_resource_id().unwrap().to_string();
+            let Ok(c) = lambda.get_function_configuration().function_name(&name).send().await else {
+                functions.insert(
+                    r.logical_resource_id().unwrap().to_string(),
+                    (name, "<deleted>".into(), Vec::new(), Vec::new()),
+                );
+                continue;
+            };
+            let mut env: Vec<(String, String)> = c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            env.sort();
+            let layers = c.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect();
+            functions.insert(
+                r.logical_resource_id().unwrap().to_string(),
+                (name, c.code_sha256().unwrap().to_string(), env, layers),
+            );
+        }
+        Snapshot { status, template, functions }
+    })
+}
+
+/// The example deployed as `stack` on `emu`, with what it runs.
+fn deployed_on(emu: &Emulator, stack: &str) -> (Project, Snapshot) {
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", stack], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let snap = snapshot(emu, stack);
+    assert_eq!(snap.functions.len(), 4, "{snap:?}");
+    (p, snap)
+}
+
+fn deployed(stack: &str) -> (Project, Snapshot) {
+    deployed_on(emulator(), stack)
+}
+
+fn sync_on(emu: &Emulator, p: &Project, stack: &str) -> Run {
+    p.lamb_env(&["sync", "--yes", "--stack-name", stack], &emu.env())
+}
+
+fn sync(p: &Project, stack: &str) -> Run {
+    sync_on(emulator(), p, stack)
+}
+
+/// `lamb sync` failed with every one of `fragments` in its output, and the stack is as it was.
+fn refused(p: &Project, stack: &str, before: &Snapshot, fragments: &[&str]) -> Run {
+    let run = sync(p, stack);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let all = run.all();
+    for f in fragments {
+        assert!(all.contains(f), "the message lacks `{f}`:\n{all}");
+    }
+    assert_eq!(&snapshot(emulator(), stack), before, "the last good deploy was touched:\n{all}");
+    run
+}
+
+fn edit(p: &Project, rel: &str, from: &str, to: &str) {
+    let text = p.read(rel);
+    assert!(text.contains(from), "{rel} has no `{from}`");
+    p.write(rel, &text.replacen(from, to, 1));
+}
+
+#[test]
+fn a_template_cut_off_mid_edit() {
+    let (p, before) = deployed("bad-yaml");
+    let t = p.read("template.yaml");
+    // Saved halfway through typing a new property.
+    p.write(
+        "template.yaml",
+        &t.replace("      Runtime: nodejs20.x\n", "      Runtime: nodejs20.x\n      Timeout: [30\n"),
+    );
+    refused(&p, "bad-yaml", &before, &["template.yaml:", "invalid YAML"]);
+    // Truncated by an editor crash.
+    p.write("template.yaml", &t[..t.len() / 2]);
+    let run = sync(&p, "bad-yaml");
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("template.yaml"), "{}", run.stderr);
+    assert_eq!(snapshot(emulator(), "bad-yaml"), before);
+}
+
+#[test]
+fn an_unknown_resource_type() {
+    let (p, before) = deployed("bad-type");
+    edit(
+        &p,
+        "template.yaml",
+        "  HelloShell:\n    Type: AWS::Serverless::Function",
+        "  HelloShell:\n    Type: AWS::Serverless::Functon",
+    );
+    refused(&p, "bad-type", &before, &["template.yaml:", "HelloShell", "AWS::Serverless::Function"]);
+}
+
+#[test]
+fn a_function_without_a_handler() {
+    let (p, before) = deployed("bad-handler");
+    edit(&p, "template.yaml", "      Handler: index.handler\n", "");
+    refused(&p, "bad-handler", &before, &["HelloNode", "no Handler", "set Handler"]);
+}
+
+#[test]
+fn code_outside_the_project() {
+    let (p, before) = deployed("bad-outside");
+    edit(&p, "template.yaml", "CodeUri: functions/hello_shell/", "CodeUri: ../elsewhere/");
+    refused(&p, "bad-outside", &before, &["HelloShell", "outside the project"]);
+}
+
+#[test]
+fn a_requirements_file_that_does_not_install() {
+    let (p, before) = deployed("bad-pip");
+    p.write("functions/hello_python/requirements.txt", "lamb-test-no-such-package==9.9.9\n");
+    p.write("functions/hello_python/app.py", &(p.read("functions/hello_python/app.py") + "# edited\n"));
+    refused(&p, "bad-pip", &before, &["HelloPython", "lamb-test-no-such-package"]);
+}
+
+#[test]
+fn a_makefile_target_that_fails() {
+    let (p, before) = deployed("bad-make");
+    edit(
+        &p,
+        "functions/hello_make/Makefile",
+        "build-HelloMake:\n",
+        "build-HelloMake:\n\t@echo 'compiler says: no' >&2; false\n",
+    );
+    refused(&p, "bad-make", &before, &["HelloMake", "compiler says: no"]);
+}
+
+#[test]
+fn a_source_file_deleted_during_the_build_gives_the_zip_of_what_is_left() {
+    let (p, _) = deployed("bad-vanish");
+    // The build itself removes a source file, as a user deleting it mid-build would: lamb
+    // sees the tree changed while building and builds again, never shipping the stale zip.
+    p.write("functions/hello_make/notes.txt", "soon gone\n");
+    let victim = p.path().join("functions/hello_make/notes.txt");
+    edit(
+        &p,
+        "functions/hello_make/Makefile",
+        "build-HelloMake:\n",
+        &format!("build-HelloMake:\n\trm -f {}\n", victim.display()),
+    );
+    let run = sync(&p, "bad-vanish");
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(!victim.exists());
+    let (report, _) = p.build_json(&["-r", "HelloMake"]);
+    let after = snapshot(emulator(), "bad-vanish");
+    assert_eq!(after.functions["HelloMake"].1, code_sha(&report, "HelloMake"), "live is the build of the final tree");
+}
+
+#[test]
+fn an_empty_file_is_packed_and_an_unreadable_one_is_refused() {
+    let (p, _) = deployed("bad-files");
+    p.write("functions/hello_node/empty.js", "");
+    let run = sync(&p, "bad-files");
+    assert_eq!(run.code, 0, "{}", run.all());
+    let (report, _) = p.build_json(&["-r", "HelloNode"]);
+    let entries = zip_entries(&artifact_path(&report, "HelloNode"));
+    assert!(entries.iter().any(|(name, _)| name == "empty.js"), "{entries:?}");
+    let before = snapshot(emulator(), "bad-files");
+    assert_eq!(before.functions["HelloNode"].1, code_sha(&report, "HelloNode"));
+
+    // A file only its owner can read, and lamb running as someone else (as root, run lamb as
+    // nobody: permissions do not stop root).
+    use std::os::unix::fs::PermissionsExt;
+    let secret = p.path().join("functions/hello_node/secret.js");
+    fs::write(&secret, "x").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+    let run = if fs::read(&secret).is_err() {
+        sync(&p, "bad-files")
+    } else {
+        let status = std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(p.path()).status().unwrap();
+        assert!(status.success());
+        fs::set_permissions(p.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", lamb_bin(), "sync", "--yes"])
+            .args(["--stack-name", "bad-files"])
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .env("HOME", p.path());
+        for (k, v) in emulator().env() {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("setpriv is needed to test unreadable files as root"))
+    };
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.all().contains("secret.js: cannot read") && run.all().contains("chmod u+r"), "{}", run.all());
+    assert_eq!(snapshot(emulator(), "bad-files"), before);
+}
+
+#[test]
+fn a_code_directory_replaced_by_a_file() {
+    let (p, before) = deployed("bad-dirfile");
+    fs::remove_dir_all(p.path().join("functions/hello_shell")).unwrap();
+    fs::write(p.path().join("functions/hello_shell"), "#!/bin/sh\n").unwrap();
+    refused(&p, "bad-dirfile", &before, &["HelloShell", "functions/hello_shell"]);
+}
+
+#[test]
+fn a_symlink_loop() {
+    let (p, before) = deployed("bad-loop");
+    let dir = p.path().join("functions/hello_node");
+    std::os::unix::fs::symlink(dir.join("b"), dir.join("a")).unwrap();
+    std::os::unix::fs::symlink(dir.join("a"), dir.join("b")).unwrap();
+    refused(&p, "bad-loop", &before, &["HelloNode", "hello_node/a"]);
+}
+
+#[test]
+fn a_symlink_to_a_file_outside_the_project() {
+    let (p, before) = deployed("bad-symlink");
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("credentials"), "[default]\naws_secret_access_key = nope\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("credentials"), p.path().join("functions/hello_node/creds"))
+        .unwrap();
+    refused(&p, "bad-symlink", &before, &["HelloNode", "creds", "--follow-external-symlinks"]);
+}
+
+#[test]
+fn a_function_over_lambdas_unzipped_limit_is_refused_before_upload() {
+    let emu = Emulator::start();
+    let (p, before) = deployed_on(&emu, "bad-big");
+    // 251 MB of zeros (sparse on disk): tiny zipped, too big unzipped.
+    let big = fs::File::create(p.path().join("functions/hello_shell/data.bin")).unwrap();
+    big.set_len(251 * 1024 * 1024).unwrap();
+    emu.clear_requests();
+    let run = sync_on(&emu, &p, "bad-big");
+    assert_eq!(run.code, 1, "{}", run.all());
+    let all = run.all();
+    assert!(all.contains("HelloShell") && all.contains("263.2 MB") && all.contains("limit of 262.1 MB"), "{all}");
+    assert!(emu.writes().is_empty(), "nothing is uploaded: {:?}", emu.writes());
+    assert_eq!(snapshot(&emu, "bad-big"), before);
+}
+
+#[test]
+fn a_function_deleted_outside_lamb() {
+    let (p, before) = deployed("bad-deleted");
+    let (name, _, _, _) = before.functions["HelloShell"].clone();
+    rt().block_on(async {
+        let lambda = aws_sdk_lambda::Client::new(&emulator().sdk().await);
+        lambda.delete_function().function_name(&name).send().await.unwrap();
+    });
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho after the delete\n");
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// also edited\n"));
+    let run = sync(&p, "bad-deleted");
+    assert_eq!(run.code, 1, "{}", run.all());
+    let all = run.all();
+    assert!(all.contains(&name) && all.contains("no longer exists in Lambda") && all.contains("lamb delete"), "{all}");
+    // The other edit still went out; nothing else changed.
+    let after = snapshot(emulator(), "bad-deleted");
+    let (report, _) = p.build_json(&["-r", "HelloNode"]);
+    assert_eq!(after.functions["HelloNode"].1, code_sha(&report, "HelloNode"));
+    for id in ["HelloPython", "HelloMake"] {
+        assert_eq!(after.functions[id], before.functions[id], "{id}");
+    }
+    assert_eq!(after.functions["HelloShell"].1, "<deleted>", "lamb did not create a function behind CloudFormation");
+    assert_eq!((after.status, after.template), (before.status, before.template));
+}
+
+#[test]
+fn a_production_stack_is_refused_unless_allowed() {
+    let emu = emulator();
+    let p = Project::example("hello");
+    // By name: refused before anything is built or called.
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "shop-prod"], &emu.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("stack shop-prod looks like production (its name `shop-prod`)")
+            && run.stderr.contains("--allow-production"),
+        "{}",
+        run.stderr
+    );
+    assert!(!p.path().join(".lamb").exists(), "nothing was built");
+    // By the stack's own tag, found when it is described.
+    let run = p.lamb_env(&["deploy", "--stack-name", "bad-tagged", "--tags", "Environment=Production"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let before = snapshot(emu, "bad-tagged");
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho hotfix\n");
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "bad-tagged"], &emu.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("its tag Environment=Production"), "{}", run.stderr);
+    assert_eq!(snapshot(emu, "bad-tagged"), before);
+    // The watch daemon refuses too, before it watches anything.
+    let run = p.lamb_env(&["sync", "--watch", "--yes", "--stack-name", "live-site"], &emu.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("looks like production"), "{}", run.stderr);
+    // Allowed explicitly.
+    let run = p.lamb_env(&["sync", "--yes", "--allow-production", "--stack-name", "bad-tagged"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let (report, _) = p.build_json(&["-r", "HelloShell"]);
+    assert_eq!(snapshot(emu, "bad-tagged").functions["HelloShell"].1, code_sha(&report, "HelloShell"));
+}
