@@ -81,7 +81,10 @@ impl Lock {
         if let Some(dir) = path.parent() {
             create_private_dir(dir).map_err(err)?;
         }
-        let file = File::options().create(true).truncate(false).read(true).write(true).open(path).map_err(err)?;
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            File::options().create(true).truncate(false).read(true).write(true).mode(0o600).open(path).map_err(err)?
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {

@@ -299,6 +299,48 @@ mod tests {
         drop(l);
     }
 
+    /// The socket's mode keeps other users out; if it were loosened (a shared directory, a
+    /// umask), the peer-credential check still refuses them. Needs root to be another user.
+    #[tokio::test]
+    async fn peers_of_another_user_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: getuid cannot fail.
+        if unsafe { libc::getuid() } != 0 {
+            eprintln!("skipped: acting as another user needs root (CI runs as root)");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = d.path().join("open.sock");
+        let listener = bind(&path, true).await.unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let (tx, mut rx) = mpsc::channel::<Incoming>(4);
+        tokio::spawn(serve(listener, tx));
+        tokio::spawn(async move {
+            while let Some((_, reply)) = rx.recv().await {
+                let _ = reply.send(Response { v: VERSION, ok: true, pid: Some(7), ..Default::default() });
+            }
+        });
+        let client = |uid: Option<u32>| {
+            let path = path.clone();
+            async move {
+                let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ntry:\n s.sendall(b'{\"v\":1,\"cmd\":\"ping\"}\\n')\n print(repr(s.recv(4096)))\nexcept ConnectionResetError:\n print('reset')";
+                let mut cmd = std::process::Command::new("python3");
+                cmd.args(["-c", script]).arg(&path);
+                if let Some(uid) = uid {
+                    cmd.uid(uid).gid(uid);
+                }
+                let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().expect("python3 runs");
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            }
+        };
+        assert!(client(None).await.contains("\"ok\":true"), "the owner is answered");
+        let other = client(Some(65534)).await;
+        assert!(other == "b''" || other == "reset", "another user gets nothing but a closed connection: {other}");
+    }
+
     #[tokio::test]
     async fn no_daemon_is_none() {
         let d = tempfile::tempdir().unwrap();

@@ -27,7 +27,10 @@ impl DaemonLock {
         let path = lamb_dir.join("daemon.lock");
         let io = |source| LockError::Io { path: path.clone(), source };
         crate::state::create_private_dir(lamb_dir).map_err(io)?;
-        let mut file = File::options().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            File::options().create(true).truncate(false).read(true).write(true).mode(0o600).open(&path).map_err(io)?
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
