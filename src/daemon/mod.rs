@@ -643,6 +643,7 @@ impl Daemon {
                 "project": self.model.pc.root,
                 "passes": self.passes,
                 "ready": self.ready,
+                "running": self.running.is_some(),
                 "infra_pending": pending.contains(&Target::Infra),
                 "last_error": self.reported.get(PASS_KEY),
             },

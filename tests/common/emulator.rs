@@ -25,6 +25,12 @@ fn python() -> PathBuf {
     PathBuf::from(stdout.lines().last().expect("setup.sh prints the venv's python").trim())
 }
 
+/// The venv's python, set up on first use and cached (the fault proxy runs with it too).
+pub fn python_path() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(python).clone()
+}
+
 /// The shared emulator, started on first use. Tests sharing it use their own stack names.
 pub fn emulator() -> &'static Emulator {
     static EMU: OnceLock<Emulator> = OnceLock::new();
@@ -34,8 +40,7 @@ pub fn emulator() -> &'static Emulator {
 impl Emulator {
     /// A private emulator, for tests that count every request it receives.
     pub fn start() -> Emulator {
-        static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-        let python = PYTHON.get_or_init(python).clone();
+        let python = python_path();
         let dir = tempfile::tempdir().unwrap().keep();
         let port_file = dir.join("port");
         let child = Command::new(python)
@@ -152,12 +157,27 @@ fn http_get(port: u16, path: &str) -> String {
 }
 
 /// A tiny HTTP/1.1 client, enough for the emulator's own endpoints.
-fn http(port: u16, method: &str, path: &str) -> String {
+pub fn http(port: u16, method: &str, path: &str) -> String {
+    http_with_body(port, method, path, "").1
+}
+
+/// The tiny client with a JSON request body: (status, response body).
+pub fn http_with_body(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, response_body(&out))
+}
+
+fn response_body(out: &str) -> String {
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     // Chunked bodies: keep what is between the chunk-size lines.
     if out.to_ascii_lowercase().contains("transfer-encoding: chunked") {

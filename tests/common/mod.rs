@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod emulator;
+pub mod faults;
 
 use std::fs;
 use std::path::{Path, PathBuf};
