@@ -194,6 +194,8 @@ impl SyncError {
     pub fn is_transient(&self) -> bool {
         match self {
             SyncError::Aws(e) | SyncError::Deploy(DeployError::Aws(e)) => e.is_transient(),
+            // Another operation on the stack: it ends by itself.
+            SyncError::Deploy(DeployError::StackNotReady { status, .. }) => status.ends_with("_IN_PROGRESS"),
             SyncError::State(_) => true,
             _ => false,
         }

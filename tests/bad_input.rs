@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use common::emulator::{Emulator, emulator};
+use common::faults::FaultProxy;
 use common::*;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -329,4 +330,30 @@ fn a_production_stack_is_refused_unless_allowed() {
     assert_eq!(run.code, 0, "{}", run.all());
     let (report, _) = p.build_json(&["-r", "HelloShell"]);
     assert_eq!(snapshot(emu, "bad-tagged").functions["HelloShell"].1, code_sha(&report, "HelloShell"));
+}
+
+#[test]
+fn a_stack_that_cannot_be_updated_is_reported_and_left_alone() {
+    let emu = Emulator::start();
+    let proxy = FaultProxy::start(&emu);
+    let (p, before) = deployed_on(&emu, "bad-state");
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho not now\n");
+    p.write("template.yaml", &p.read("template.yaml").replace("Timeout: 10", "Timeout: 12"));
+    for (status, fix) in [
+        ("UPDATE_ROLLBACK_FAILED", "continue-update-rollback --stack-name bad-state"),
+        ("UPDATE_IN_PROGRESS", "another operation is running on it; wait for it to finish"),
+        ("ROLLBACK_COMPLETE", "delete it (`lamb delete`) and deploy again"),
+        ("DELETE_FAILED", "finish deleting it"),
+    ] {
+        // What CloudFormation would say about the stack (the emulator cannot get there).
+        proxy.clear();
+        proxy.add(serde_json::json!({"fault": "rewrite", "action": "DescribeStacks", "times": -1,
+            "find": "<StackStatus>[A-Z_]+</StackStatus>", "replace": format!("<StackStatus>{status}</StackStatus>")}));
+        emu.clear_requests();
+        let run = p.lamb_env(&["sync", "--yes", "--stack-name", "bad-state"], &proxy.env());
+        assert_eq!(run.code, 1, "{status}: {}", run.all());
+        assert!(run.stderr.contains(status) && run.stderr.contains(fix), "{status}: {}", run.stderr);
+        assert!(emu.writes().is_empty(), "{status}: no blind deploy or push: {:?}", emu.writes());
+        assert_eq!(snapshot(&emu, "bad-state"), before, "{status}");
+    }
 }

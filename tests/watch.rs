@@ -4,118 +4,14 @@
 mod common;
 
 use std::fs;
-use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::daemon::{Daemon, wait_until};
 use common::emulator::Emulator;
 use common::*;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-/// A running `lamb sync --watch` with its output captured and a notify socket listening.
-struct Daemon {
-    child: Child,
-    out: PathBuf,
-    err: PathBuf,
-    notify: UnixDatagram,
-    runtime_dir: tempfile::TempDir,
-    _logs: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(p: &Project, emu: &Emulator, stack: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let mut d = Daemon::spawn(p, emu, stack, extra, env);
-        d.expect_notify("READY=1", Duration::from_secs(90));
-        d
-    }
-
-    /// Starts a daemon without waiting for its initial pass.
-    fn spawn(p: &Project, emu: &Emulator, stack: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let logs = tempfile::tempdir().unwrap();
-        let runtime_dir = tempfile::tempdir().unwrap();
-        let notify_path = logs.path().join("notify");
-        let notify = UnixDatagram::bind(&notify_path).unwrap();
-        notify.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        let (out, err) = (logs.path().join("out"), logs.path().join("err"));
-        let mut cmd = Command::new(lamb_bin());
-        cmd.args(["sync", "--watch", "--yes", "--stack-name", stack])
-            .args(extra)
-            .current_dir(p.path())
-            .env("NO_COLOR", "1")
-            .env("XDG_RUNTIME_DIR", runtime_dir.path())
-            .env("NOTIFY_SOCKET", &notify_path)
-            .env_remove("LAMB_LOG")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap());
-        for (k, v) in emu.env() {
-            cmd.env(k, v);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().unwrap();
-        Daemon { child, out, err, notify, runtime_dir, _logs: logs }
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "{}{}",
-            fs::read_to_string(&self.out).unwrap_or_default(),
-            fs::read_to_string(&self.err).unwrap_or_default()
-        )
-    }
-
-    /// Waits for a notify message starting with `prefix`; returns it.
-    fn expect_notify(&mut self, prefix: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Ok(n) = self.notify.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if msg.starts_with(prefix) {
-                    return msg;
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the daemon exited ({status}) before {prefix}: {}", self.output());
-            }
-            assert!(Instant::now() < deadline, "no {prefix} within {timeout:?}: {}", self.output());
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: sending a signal to our own child.
-        unsafe { libc::kill(self.pid(), sig) };
-    }
-
-    fn lamb(&self, p: &Project, args: &[&str]) -> Run {
-        let rd = self.runtime_dir.path().display().to_string();
-        p.lamb_env(args, &[("XDG_RUNTIME_DIR", rd)])
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// CodeSha256 Lambda reports for logical id `id` of `stack`.
@@ -168,7 +64,7 @@ fn watched(stack: &str, extra: &[&str]) -> (Emulator, Project, Daemon) {
     let p = Project::example("hello");
     let run = p.lamb_env(&["deploy", "--stack-name", stack], &emu.env());
     assert_eq!(run.code, 0, "{}", run.all());
-    let d = Daemon::start(&p, &emu, stack, extra, &[]);
+    let d = Daemon::start(&p, &emu.env(), stack, extra, &[]);
     (emu, p, d)
 }
 
@@ -331,7 +227,7 @@ fn sigterm_stops_cleanly_and_a_second_daemon_is_refused() {
     assert!(!socket.exists(), "the socket is removed");
     assert!(fs::read_dir(p.path().join(".lamb/stacks")).unwrap().count() > 0, "state saved");
     // The lock is free again.
-    let d2 = Daemon::start(&p, &emu, "w-stop", &[], &[]);
+    let d2 = Daemon::start(&p, &emu.env(), "w-stop", &[], &[]);
     drop(d2);
 }
 
@@ -373,7 +269,7 @@ fn an_edit_during_the_initial_sync_is_not_lost() {
     // The initial pass rebuilds HelloMake slowly; the edit lands while it runs, after the
     // initial pass has already built HelloShell.
     slow_make(&p, 2);
-    let mut d = Daemon::spawn(&p, &emu, "w-initial", &[], &[]);
+    let mut d = Daemon::spawn(&p, &emu.env(), "w-initial", &[], &[]);
     std::thread::sleep(Duration::from_millis(1200));
     p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho edited-during-the-initial-sync\n");
     let want = local_sha(&p, "HelloShell");
@@ -406,7 +302,7 @@ fn systemd_gets_ready_status_watchdog_and_reload_notifications() {
     let emu = Emulator::start();
     let p = Project::example("hello");
     assert_eq!(p.lamb_env(&["deploy", "--stack-name", "w-notify"], &emu.env()).code, 0);
-    let mut d = Daemon::start(&p, &emu, "w-notify", &[], &[("WATCHDOG_USEC", "200000")]);
+    let mut d = Daemon::start(&p, &emu.env(), "w-notify", &[], &[("WATCHDOG_USEC", "200000")]);
     d.expect_notify("WATCHDOG=1", Duration::from_secs(5));
     p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho notify\n");
     let status = d.expect_notify("STATUS=", Duration::from_secs(20));

@@ -128,6 +128,11 @@ impl Drop for Emulator {
 }
 
 impl Emulator {
+    /// Forgets everything: every stack, function, bucket (as an emulator restarted empty).
+    pub fn reset(&self) {
+        http(self.port, "POST", "/_lamb/reset");
+    }
+
     /// Forgets the requests logged so far.
     pub fn clear_requests(&self) {
         http(self.port, "DELETE", "/_lamb/requests");

@@ -2,6 +2,7 @@
 //! the AWS emulator.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod emulator;
 pub mod faults;
 

@@ -1,0 +1,291 @@
+//! lamb under AWS's bad days: throttling, 5xx, conflicts, updates that stay InProgress, dropped
+//! connections, outages, an emulator that comes back empty, expired credentials, and a daemon
+//! killed mid-sync. Faults come from the fault proxy (tests/emulator/fault_proxy.py) in front
+//! of a private emulator; every test checks that nothing was lost: what is live equals a fresh
+//! build of what is on disk.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use common::daemon::{Daemon, wait_until};
+use common::emulator::Emulator;
+use common::faults::FaultProxy;
+use common::*;
+
+const FUNCTIONS: [&str; 4] = ["HelloPython", "HelloNode", "HelloShell", "HelloMake"];
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A private emulator with the example deployed as `stack`, and a fault proxy in front.
+fn setup(stack: &str) -> (Emulator, FaultProxy, Project) {
+    let emu = Emulator::start();
+    let proxy = FaultProxy::start(&emu);
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", stack], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    (emu, proxy, p)
+}
+
+/// Logical id → CodeSha256 Lambda reports, read from the emulator directly (not the proxy).
+fn live(emu: &Emulator, stack: &str) -> std::collections::BTreeMap<String, String> {
+    rt().block_on(async {
+        let conf = emu.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let lambda = aws_sdk_lambda::Client::new(&conf);
+        let mut out = std::collections::BTreeMap::new();
+        let Ok(resources) = cfn.list_stack_resources().stack_name(stack).send().await else { return out };
+        for r in resources.stack_resource_summaries() {
+            if r.resource_type() != Some("AWS::Lambda::Function") {
+                continue;
+            }
+            let name = r.physical_resource_id().unwrap();
+            if let Ok(c) = lambda.get_function_configuration().function_name(name).send().await {
+                out.insert(r.logical_resource_id().unwrap().to_string(), c.code_sha256().unwrap().to_string());
+            }
+        }
+        out
+    })
+}
+
+/// Logical id → CodeSha256 of a build of the project as it is on disk.
+fn local(p: &Project) -> std::collections::BTreeMap<String, String> {
+    let (report, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    FUNCTIONS.iter().map(|id| (id.to_string(), code_sha(&report, id))).collect()
+}
+
+fn edit_everything(p: &Project, tag: &str) {
+    p.write("functions/hello_python/app.py", &(p.read("functions/hello_python/app.py") + &format!("# {tag}\n")));
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + &format!("// {tag}\n")));
+    p.write("functions/hello_shell/bootstrap", &format!("#!/bin/sh\necho {tag}\n"));
+    p.write("functions/hello_make/bootstrap.in", &format!("#!/bin/sh\necho {tag}\n"));
+    p.write("layers/shared/shared/greeting.py", &(p.read("layers/shared/shared/greeting.py") + &format!("# {tag}\n")));
+}
+
+/// Every rule's faults were all injected (none left unused).
+fn all_used(proxy: &FaultProxy) {
+    let stats = proxy.stats();
+    for r in stats["rules"].as_array().unwrap() {
+        assert_eq!(r["remaining"], 0, "a fault was never hit: {r}\n{stats}");
+    }
+}
+
+#[test]
+fn throttling_5xx_and_dropped_connections_are_retried_and_the_sync_completes() {
+    let (emu, proxy, p) = setup("f-retry");
+    edit_everything(&p, "retry");
+    proxy.add_all(vec![
+        json!({"fault": "throttle", "service": "cloudformation", "action": "DescribeStacks", "times": 2}),
+        json!({"fault": "error500", "service": "lambda", "action": "GetFunctionConfiguration", "times": 2}),
+        json!({"fault": "throttle", "service": "lambda", "action": "UpdateFunctionCode", "times": 3}),
+        json!({"fault": "error503", "service": "lambda", "action": "UpdateFunctionCode", "times": 1}),
+        json!({"fault": "reset", "service": "lambda", "action": "UpdateFunctionCode", "times": 1}),
+        json!({"fault": "throttle", "service": "lambda", "action": "PublishLayerVersion", "times": 1}),
+        json!({"fault": "error500", "service": "lambda", "action": "UpdateFunctionConfiguration", "times": 1}),
+    ]);
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-retry"], &proxy.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    all_used(&proxy);
+    assert_eq!(live(&emu, "f-retry"), local(&p), "every change is live");
+    // A deploy under the same weather.
+    p.write("template.yaml", &p.read("template.yaml").replace("Timeout: 10", "Timeout: 11"));
+    proxy.clear();
+    proxy.add_all(vec![
+        json!({"fault": "throttle", "service": "cloudformation", "action": "CreateChangeSet", "times": 2}),
+        json!({"fault": "error503", "service": "cloudformation", "action": "DescribeChangeSet", "times": 2}),
+        json!({"fault": "error500", "service": "s3", "action": "PutObject", "times": 2}),
+        json!({"fault": "throttle", "service": "cloudformation", "action": "DescribeStackEvents", "times": 2}),
+    ]);
+    edit_everything(&p, "deploy");
+    let run = p.lamb_env(&["deploy", "--stack-name", "f-retry"], &proxy.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    all_used(&proxy);
+    assert_eq!(live(&emu, "f-retry"), local(&p));
+}
+
+#[test]
+fn conflicts_and_updates_in_progress_wait_and_never_overlap_on_a_function() {
+    let (emu, proxy, p) = setup("f-conflict");
+    edit_everything(&p, "conflict");
+    proxy.add_all(vec![
+        // Another update is running on HelloNode: twice refused, then accepted.
+        json!({"fault": "conflict", "action": "UpdateFunctionCode", "path": "HelloNode", "times": 2}),
+        // The layer swap on HelloPython collides too.
+        json!({"fault": "conflict", "action": "UpdateFunctionConfiguration", "times": 1}),
+        // Lambda reports updates as still in progress for a while.
+        json!({"fault": "rewrite", "action": "GetFunctionConfiguration", "times": 6,
+               "find": "\"LastUpdateStatus\":\\s*\"Successful\"", "replace": "\"LastUpdateStatus\": \"InProgress\""}),
+    ]);
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-conflict"], &proxy.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    all_used(&proxy);
+    assert_eq!(live(&emu, "f-conflict"), local(&p));
+    let in_flight = proxy.max_in_flight();
+    assert!(!in_flight.is_empty());
+    for (update, n) in &in_flight {
+        assert_eq!(*n, 1, "two updates at once on {update}: {in_flight:?}");
+    }
+}
+
+#[test]
+fn throttling_that_never_clears_fails_that_function_clearly_in_bounded_time() {
+    let (emu, proxy, p) = setup("f-storm");
+    edit_everything(&p, "storm");
+    proxy.add(json!({"fault": "throttle", "action": "UpdateFunctionCode", "path": "HelloShell", "times": -1}));
+    let started = Instant::now();
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-storm", "-o", "json"], &proxy.env());
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{}", run.all());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let shell = report["items"].as_array().unwrap().iter().find(|i| i["id"] == "HelloShell").unwrap();
+    assert_eq!(shell["status"], "failed");
+    let msg = shell["message"].as_str().unwrap();
+    assert!(msg.contains("TooManyRequestsException") && msg.contains("try again in a moment"), "{msg}");
+    let attempts = proxy.injected("throttle");
+    assert!((2..=10).contains(&attempts), "bounded retries, not a storm: {attempts}");
+    assert!(took < Duration::from_secs(60), "gave up in bounded time: {took:?}");
+    // The other functions went out regardless.
+    let (live, local) = (live(&emu, "f-storm"), local(&p));
+    for id in ["HelloPython", "HelloNode", "HelloMake"] {
+        assert_eq!(live[id], local[id], "{id}");
+    }
+    assert_ne!(live["HelloShell"], local["HelloShell"]);
+}
+
+#[test]
+fn expired_credentials_are_one_clear_error_without_a_retry_storm() {
+    let (_emu, proxy, p) = setup("f-expired");
+    edit_everything(&p, "expired");
+    proxy.add(json!({"fault": "expired", "times": -1}));
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-expired"], &proxy.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("no usable AWS credentials")
+            && run.stderr.contains("ExpiredToken")
+            && run.stderr.contains("aws sso login"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("no usable AWS credentials").count(), 1, "{}", run.stderr);
+    assert!(proxy.requests() <= 2, "no retries of a credentials error: {}", proxy.stats());
+}
+
+/// A daemon talking to AWS through the proxy.
+fn daemon(p: &Project, proxy: &FaultProxy, stack: &str, extra: &[&str]) -> Daemon {
+    Daemon::start(p, &proxy.env(), stack, extra, &[])
+}
+
+#[test]
+fn an_outage_is_reported_once_and_its_changes_sync_when_aws_is_back() {
+    let (emu, proxy, p) = setup("f-outage");
+    let d = daemon(&p, &proxy, "f-outage", &[]);
+    let ready = d.output();
+    // The network goes: every request is cut.
+    proxy.add(json!({"fault": "reset", "times": -1}));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho during the outage\n");
+    let want = local(&p)["HelloShell"].clone();
+    wait_until("the outage to be reported", Duration::from_secs(30), || d.output().contains("retrying"));
+    // Several retries, one message.
+    wait_until("retries", Duration::from_secs(30), || proxy.injected("reset") >= 12);
+    let during = d.output()[ready.len()..].to_string();
+    let reports = during.lines().filter(|l| l.contains("retrying")).count();
+    assert_eq!(reports, 1, "one report, not one per retry:\n{during}");
+    assert!(during.contains("cannot reach AWS"), "{during}");
+    // Back: the pending change goes out without another save.
+    proxy.clear();
+    wait_until("the change to sync after the outage", Duration::from_secs(45), || {
+        live(&emu, "f-outage")["HelloShell"] == want
+    });
+    assert!(d.output().contains("synced    HelloShell"), "{}", d.output());
+}
+
+#[test]
+fn an_emulator_that_restarts_empty_is_redeployed_or_reported_with_the_fix() {
+    let (emu, proxy, p) = setup("f-empty");
+    // --code: lamb may not deploy, so it says what to do and keeps watching.
+    let d = daemon(&p, &proxy, "f-empty", &["--code"]);
+    emu.reset();
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho after the restart\n");
+    wait_until("the missing stack to be reported", Duration::from_secs(30), || {
+        d.output().contains("stack f-empty does not exist")
+    });
+    assert!(d.output().contains("lamb deploy"), "{}", d.output());
+    drop(d);
+    // Without --code, the daemon deploys the stack again, then the code is live.
+    let d = daemon(&p, &proxy, "f-empty", &[]);
+    wait_until("the stack to be back with the new code", Duration::from_secs(60), || {
+        live(&emu, "f-empty").get("HelloShell") == local(&p).get("HelloShell")
+    });
+    assert_eq!(live(&emu, "f-empty"), local(&p), "{}", d.output());
+}
+
+#[test]
+fn killed_mid_sync_and_restarted_the_next_pass_finishes_the_job() {
+    let (emu, proxy, p) = setup("f-kill");
+    let mut d = daemon(&p, &proxy, "f-kill", &[]);
+    // The upload is slow to answer: kill the daemon while it waits.
+    proxy.add(json!({"fault": "delay", "action": "UpdateFunctionCode", "delay_ms": 3000, "times": 1}));
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// killed\n"));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho killed\n");
+    wait_until("an upload in flight", Duration::from_secs(20), || proxy.injected("delay") == 1);
+    d.signal(libc::SIGKILL);
+    d.child.wait().unwrap();
+    // The state on disk is whole: every file parses, no temporary files are left.
+    for entry in std::fs::read_dir(p.path().join(".lamb/stacks")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".json") {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{name} is torn ({e}): {text}"));
+        } else {
+            assert!(name.ends_with(".lock"), "a leftover file: {name}");
+        }
+    }
+    let build: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join(".lamb/build.json")).unwrap()).unwrap();
+    assert!(build["resources"].is_object());
+    // Every zip in the store is whole, every record parses; no temporary file is left.
+    for entry in std::fs::read_dir(p.path().join(".lamb/artifacts")).unwrap().flatten() {
+        let path = entry.path();
+        match path.extension().and_then(|e| e.to_str()) {
+            // (A zip without its record is possible and harmless: it is not used until described.)
+            Some("zip") => {
+                zip_entries(&path);
+            }
+            Some("json") => {
+                serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            }
+            _ => panic!("a leftover file in the store: {path:?}"),
+        }
+    }
+    // A new daemon finishes what the old one started.
+    let _d = daemon(&p, &proxy, "f-kill", &[]);
+    wait_until("both edits to be live", Duration::from_secs(30), || live(&emu, "f-kill") == local(&p));
+}
+
+#[test]
+fn expired_credentials_in_the_daemon_are_reported_once_and_recover_after_login() {
+    let (emu, proxy, p) = setup("f-login");
+    let d = daemon(&p, &proxy, "f-login", &[]);
+    let ready = d.output();
+    proxy.add(json!({"fault": "expired", "times": -1}));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho after login\n");
+    let want = local(&p)["HelloShell"].clone();
+    wait_until("the expiry to be reported", Duration::from_secs(30), || {
+        d.output().contains("no usable AWS credentials")
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let during = d.output()[ready.len()..].to_string();
+    assert_eq!(during.matches("no usable AWS credentials").count(), 1, "one report:\n{during}");
+    let tries = proxy.injected("expired");
+    assert!((1..=5).contains(&tries), "retried with backoff, not in a loop: {tries}");
+    // `aws sso login` happened: the next retry succeeds without another save.
+    proxy.clear();
+    wait_until("the change to sync after login", Duration::from_secs(45), || {
+        live(&emu, "f-login")["HelloShell"] == want
+    });
+}
