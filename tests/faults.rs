@@ -289,3 +289,32 @@ fn expired_credentials_in_the_daemon_are_reported_once_and_recover_after_login()
         live(&emu, "f-login")["HelloShell"] == want
     });
 }
+
+#[test]
+fn trigger_wait_during_a_slow_upload_returns_only_once_its_own_save_is_live() {
+    let (emu, proxy, p) = setup("f-order");
+    // What the second save builds to, worked out beforehand in another checkout (builds are
+    // the same everywhere) so that nothing slows the test down between the two saves.
+    let second = "#!/bin/sh\necho second\n";
+    let other = Project::example("hello");
+    other.write("functions/hello_shell/bootstrap", second);
+    let want = local(&other)["HelloShell"].clone();
+    // A long quiet window: only triggers start passes.
+    let d = daemon(&p, &proxy, "f-order", &["--debounce-ms", "60000"]);
+    proxy.add(json!({"fault": "delay", "action": "UpdateFunctionCode", "delay_ms": 2500, "times": 1}));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho first\n");
+    let run = d.lamb(&p, &["trigger", "functions/hello_shell/bootstrap"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    wait_until("the first upload to be in flight", Duration::from_secs(20), || proxy.injected("delay") == 1);
+    // Saved again while the first upload is still out: the waiting client must get the
+    // second content, not the pass already running with the first.
+    p.write("functions/hello_shell/bootstrap", second);
+    let run = d.lamb(&p, &["trigger", "--wait", "-o", "json", "functions/hello_shell/bootstrap"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let answer: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let items = answer["result"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{answer}");
+    assert_eq!(items[0]["status"], "synced", "{answer}");
+    assert_eq!(items[0]["code_sha256"], want.as_str(), "the answer is about the second save: {answer}");
+    assert_eq!(live(&emu, "f-order")["HelloShell"], want);
+}

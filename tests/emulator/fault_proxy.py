@@ -714,6 +714,8 @@ class Handler(BaseHTTPRequestHandler):
         head_length = next((v for k, v in headers if k.lower() == "content-length"), None)
         extra: dict[str, Any] = {}
         if rule and kind == "delay":
+            # Counted before the wait, so a test sees the request is being held.
+            state.record(kind, rule, req)
             time.sleep(rule["delay_ms"] / 1000)
         if rule and kind == "rewrite":
             text = data.decode("utf-8", "surrogateescape")
@@ -724,7 +726,8 @@ class Handler(BaseHTTPRequestHandler):
             if rule.get("status"):
                 status = rule["status"]
                 reason = _phrase(status)
-            state.record(kind or "", rule, req, **extra)
+            if kind != "delay":
+                state.record(kind or "", rule, req, **extra)
         self._send(status, reason, headers, data, head_length=head_length)
 
     def _control(self, path: str, body: bytes) -> None:
