@@ -15,8 +15,16 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn from_env() -> Notifier {
-        let socket = std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty()).and_then(|path| {
+        Notifier::to(std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty()))
+    }
+
+    /// A notifier for the socket at `path` (`@name` for an abstract one).
+    fn to(path: Option<String>) -> Notifier {
+        let socket = path.and_then(|path| {
             let sock = UnixDatagram::unbound().ok()?;
+            // A reader that stopped reading must never stall the daemon: a full queue drops
+            // the message instead of blocking the event loop.
+            sock.set_nonblocking(true).ok()?;
             Some((sock, path))
         });
         Notifier { socket }
@@ -26,7 +34,8 @@ impl Notifier {
         self.socket.is_some()
     }
 
-    /// Sends `state` (`READY=1`, `STATUS=...`); failures are ignored, as systemd does.
+    /// Sends `state` (`READY=1`, `STATUS=...`) without waiting; failures (a full queue
+    /// included) are ignored, as sd_notify does.
     pub fn notify(&self, state: &str) {
         let Some((sock, path)) = &self.socket else { return };
         let result = if let Some(name) = path.strip_prefix('@') {
@@ -133,7 +142,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("notify");
         let server = UnixDatagram::bind(&path).unwrap();
-        let n = Notifier { socket: Some((UnixDatagram::unbound().unwrap(), path.display().to_string())) };
+        let n = Notifier::to(Some(path.display().to_string()));
         n.ready("watching 3 functions");
         let mut buf = [0u8; 256];
         let len = server.recv(&mut buf).unwrap();
@@ -150,5 +159,22 @@ mod tests {
         assert!(
             u.contains("Type=notify") && u.contains("WatchdogSec=") && u.contains("ExecReload=/bin/kill -HUP $MAINPID")
         );
+    }
+
+    #[test]
+    fn a_reader_that_stopped_reading_never_blocks_the_daemon() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("notify");
+        let _server = UnixDatagram::bind(&path).unwrap();
+        let n = Notifier::to(Some(path.display().to_string()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Far more than a datagram queue holds.
+            for i in 0..20_000 {
+                n.status(&format!("watching, message {i}"));
+            }
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(10)).expect("notify blocked on a full queue");
     }
 }
