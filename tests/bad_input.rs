@@ -357,3 +357,44 @@ fn a_stack_that_cannot_be_updated_is_reported_and_left_alone() {
         assert_eq!(snapshot(&emu, "bad-state"), before, "{status}");
     }
 }
+
+#[test]
+fn in_watch_mode_each_bad_edit_is_reported_and_the_daemon_keeps_going() {
+    use common::daemon::{Daemon, wait_until};
+    use std::time::Duration;
+    let (p, before) = deployed("bad-watch");
+    let d = Daemon::start(&p, &emulator().env(), "bad-watch", &[], &[]);
+    let seen = |what: &str| {
+        let what = what.to_string();
+        wait_until(&what.clone(), Duration::from_secs(30), || d.output().contains(&what));
+    };
+    // A failing build, a dependency that does not exist, a link out of the project, a
+    // template that stops parsing: each is reported, nothing deployed is touched.
+    let makefile = p.read("functions/hello_make/Makefile");
+    p.write("functions/hello_make/Makefile", &makefile.replace("build-HelloMake:\n", "build-HelloMake:\n\tfalse\n"));
+    seen("failed    HelloMake");
+    let requirements = p.read("functions/hello_python/requirements.txt");
+    p.write("functions/hello_python/requirements.txt", "lamb-test-no-such-package==9.9.9\n");
+    seen("lamb-test-no-such-package");
+    std::os::unix::fs::symlink("/etc/hostname", p.path().join("functions/hello_node/host")).unwrap();
+    seen("--follow-external-symlinks");
+    let template = p.read("template.yaml");
+    p.write("template.yaml", &template.replace("  HelloNode:\n", "  HelloNode\n"));
+    seen("still watching with the last good template");
+    assert_eq!(snapshot(emulator(), "bad-watch"), before, "{}", d.output());
+    // Each fixed, with an edit on top: all of it goes live, from the same daemon.
+    p.write("template.yaml", &template);
+    p.write("functions/hello_make/Makefile", &makefile);
+    p.write("functions/hello_python/requirements.txt", &requirements);
+    fs::remove_file(p.path().join("functions/hello_node/host")).unwrap();
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho fixed\n");
+    let (report, _) = p.build_json(&[]);
+    wait_until("everything to be live", Duration::from_secs(60), || {
+        let now = snapshot(emulator(), "bad-watch");
+        ["HelloPython", "HelloNode", "HelloShell", "HelloMake"]
+            .iter()
+            .all(|id| now.functions[*id].1 == code_sha(&report, id))
+    });
+    let mut d = d;
+    assert!(d.child.try_wait().unwrap().is_none(), "the daemon is still running");
+}
