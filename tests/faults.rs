@@ -201,7 +201,7 @@ fn an_outage_is_reported_once_and_its_changes_sync_when_aws_is_back() {
     wait_until("the change to sync after the outage", Duration::from_secs(45), || {
         live(&emu, "f-outage")["HelloShell"] == want
     });
-    assert!(d.output().contains("synced    HelloShell"), "{}", d.output());
+    wait_until("the sync to be reported", Duration::from_secs(20), || d.output().contains("synced    HelloShell"));
 }
 
 #[test]

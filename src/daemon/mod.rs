@@ -554,7 +554,8 @@ impl Daemon {
         let last = self
             .status
             .values()
-            .filter(|s| s.last_sync.is_some())
+            // This daemon's syncs, and earlier ones with a duration (not a deploy's record).
+            .filter(|s| s.last_sync.is_some() && s.duration_ms.is_some_and(|ms| ms > 0))
             .max_by_key(|s| s.last_sync)
             .map(|s| format!(", last sync {} {} ms", s.id, s.duration_ms.unwrap_or(0)))
             .unwrap_or_default();
