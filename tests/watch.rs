@@ -312,6 +312,14 @@ fn systemd_gets_ready_status_watchdog_and_reload_notifications() {
     d.expect_notify("RELOADING=1", Duration::from_secs(5));
     let ready = d.expect_notify("READY=1", Duration::from_secs(30));
     assert!(ready.contains("STATUS=watching"), "{ready}");
+    // A reload of a template that no longer parses starts no pass, and still ends with
+    // READY=1: `systemctl --user reload` must not hang on a bad edit.
+    let good = p.read("template.yaml");
+    p.write("template.yaml", &good.replace("Resources:", "Resources: [oops"));
+    d.signal(libc::SIGHUP);
+    d.expect_notify("RELOADING=1", Duration::from_secs(5));
+    let ready = d.expect_notify("READY=1", Duration::from_secs(10));
+    assert!(ready.contains("STATUS=watching"), "{ready}");
     d.signal(libc::SIGTERM);
     d.expect_notify("STOPPING=1", Duration::from_secs(10));
 }
@@ -344,7 +352,7 @@ fn service_install_dry_run_prints_the_unit_for_the_project() {
     assert_eq!(run.code, 0, "{}", run.all());
     let dir = p.path().canonicalize().unwrap();
     assert!(
-        run.stdout.contains(&format!("ExecStart={} sync --watch --yes --project-dir %I", lamb_bin())),
+        run.stdout.contains(&format!("ExecStart={} sync --watch --yes --project-dir %f", lamb_bin())),
         "{}",
         run.stdout
     );
@@ -356,4 +364,43 @@ fn service_install_dry_run_prints_the_unit_for_the_project() {
     let run = empty.lamb(&["service", "install", "--dry-run"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("has no template.yaml"), "{}", run.stderr);
+}
+
+/// The daemon's own CPU time (user + system), from /proc.
+fn cpu_time(pid: i32) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest.split(' ').skip(11).take(2).map(|x| x.parse().unwrap()).collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis((f[0] + f[1]) * 1000 / hz)
+}
+
+#[test]
+fn a_change_that_falls_due_during_a_slow_pass_waits_without_spinning() {
+    let (emu, p, d) = watched("w-spin", &[]);
+    // A build that takes a while (a large `pip install`, a slow compiler), then a save to
+    // another function while it runs: that change falls due mid-pass and must wait idle.
+    p.write(
+        "functions/hello_make/Makefile",
+        &p.read("functions/hello_make/Makefile").replace("build-HelloMake:\n", "build-HelloMake:\n\tsleep 3\n"),
+    );
+    wait_until("the slow build to start", Duration::from_secs(10), || {
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c.starts_with("sleep\u{0}3\u{0}")))
+    });
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// during\n"));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_time(d.pid());
+    std::thread::sleep(Duration::from_millis(1500));
+    let used = cpu_time(d.pid()) - before;
+    assert!(used < Duration::from_millis(400), "the daemon used {used:?} of CPU in 1.5 s while waiting for a build");
+    // And the waiting change still goes live after the slow pass.
+    let want = local_sha(&p, "HelloNode");
+    wait_until("the waiting edit to be live", Duration::from_secs(30), || {
+        live_sha(&emu, "w-spin", "HelloNode") == want
+    });
 }

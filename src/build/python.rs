@@ -293,23 +293,27 @@ fn no_wheel(req: &Path, spec: &str, runtime: &str, arch: Arch) -> BuildError {
 
 /// A Python 3 with pip to run: `python3.X` for a `python3.X` runtime when it works, else
 /// `python3` (which installs for the runtime's version through `--python-version`). Probed
-/// once per runtime per process, since pyenv shims, for one, exist but may fail.
+/// once per runtime per process, since pyenv shims, for one, exist but may fail. The probe
+/// answers with the interpreter's own path (`sys.executable`), which lamb runs from then on:
+/// a pyenv shim runs `pyenv rehash` after every `-m pip`, and concurrent builds' rehashes
+/// fail each other's pip with "cannot rehash".
 fn python_for(runtime: &str) -> Result<String, BuildError> {
     static FOUND: OnceLock<Mutex<std::collections::HashMap<String, Option<String>>>> = OnceLock::new();
     let found = FOUND.get_or_init(Default::default);
     if let Some(hit) = found.lock().expect("python probe lock poisoned").get(runtime) {
         return hit.clone().ok_or_else(|| no_python(runtime));
     }
-    let choice = [runtime, "python3"].into_iter().find(|candidate| {
-        Command::new(candidate)
-            .args(["-c", "import pip"])
+    let choice = [runtime, "python3"].into_iter().find_map(|candidate| {
+        let out = Command::new(candidate)
+            .args(["-c", "import sys, pip; print(sys.executable)"])
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let exe = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Some(if exe.is_empty() || !Path::new(&exe).is_absolute() { candidate.to_string() } else { exe })
     });
-    let choice = choice.map(str::to_string);
     found.lock().expect("python probe lock poisoned").insert(runtime.to_string(), choice.clone());
     choice.ok_or_else(|| no_python(runtime))
 }
@@ -353,5 +357,14 @@ mod tests {
         let al2 = platforms("python3.11", Arch::X86_64);
         assert!(!al2.iter().any(|p| p.contains("2_34") || p.contains("2_28")), "AL2 has glibc 2.26: {al2:?}");
         assert!(al2.contains(&"manylinux1_x86_64".to_string()));
+    }
+
+    #[test]
+    fn pip_runs_the_interpreter_itself_not_a_shim() {
+        // On a machine with python3 (every machine lamb's tests run on): the probe answers
+        // with the real interpreter, so pip never runs through a pyenv shim's rehash hook.
+        let python = python_for("python3.99").expect("python3 with pip");
+        assert!(Path::new(&python).is_absolute(), "{python}");
+        assert!(!python.contains("/shims/"), "{python}");
     }
 }

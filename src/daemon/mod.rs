@@ -341,7 +341,9 @@ impl Daemon {
             tokio::select! {
                 Some(ev) = fs_rx.recv() => self.on_fs_event(ev, &mut watcher),
                 Some((cmd, reply)) = ipc_rx.recv() => self.handle(cmd, reply),
-                _ = async { tokio::time::sleep_until(next.expect("guarded").into()).await }, if next.is_some() => {}
+                // Only while no pass runs: a target that falls due during a pass waits for its
+                // end, and a deadline already past would wake this loop at once, forever.
+                _ = async { tokio::time::sleep_until(next.expect("guarded").into()).await }, if next.is_some() && in_flight.is_none() => {}
                 done = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     in_flight = None;
                     match done {
@@ -379,6 +381,12 @@ impl Daemon {
                 && let Some(pass) = self.next_pass(&mut watcher)
             {
                 in_flight = Some(tokio::spawn(run_pass(self.context(), pass)));
+            }
+            // A reload that starts no pass (the template no longer parses) is over too: systemd
+            // waits for READY=1 after RELOADING=1.
+            if reloading && in_flight.is_none() && !self.debouncer.pending().contains(&Target::Infra) {
+                reloading = false;
+                self.notifier.ready(&self.summary());
             }
         }
 

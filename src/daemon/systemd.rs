@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn unit_file_names_the_binary_and_is_type_notify() {
         let u = unit_file(Path::new("/usr/local/bin/lamb"));
-        assert!(u.contains("ExecStart=/usr/local/bin/lamb sync --watch --yes --project-dir %I"));
+        assert!(u.contains("ExecStart=/usr/local/bin/lamb sync --watch --yes --project-dir %f"));
         assert!(
             u.contains("Type=notify") && u.contains("WatchdogSec=") && u.contains("ExecReload=/bin/kill -HUP $MAINPID")
         );
