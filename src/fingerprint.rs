@@ -66,6 +66,11 @@ pub enum FingerprintError {
         link.display(), target.display()
     )]
     IgnoredTarget { link: PathBuf, target: PathBuf },
+    #[error(
+        "{}: symlink points at {}, which lamb never packs (VCS data, dotenv secrets, editor files: its default excludes); remove the link or copy what the function needs under another name",
+        link.display(), target.display()
+    )]
+    ExcludedTarget { link: PathBuf, target: PathBuf },
     #[error("{}: invalid ignore pattern: {message}; fix the pattern", source_file.display())]
     BadPattern { source_file: PathBuf, message: String },
 }
@@ -271,14 +276,11 @@ impl Walker<'_> {
         }
         entries.sort();
         for path in entries {
-            let name = path.file_name().unwrap_or_default();
-            let Some(name) = name.to_str() else {
-                return Err(FingerprintError::NonUtf8Name { path });
-            };
-            if self.excludes.is_match(name) {
+            // Excludes and ignore rules match names as bytes: a file left out of the tree may
+            // have any name; only what is packed needs a UTF-8 one.
+            if self.excludes.is_match(Path::new(path.file_name().unwrap_or_default())) {
                 continue;
             }
-            let child_rel = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
             let meta = match fs::symlink_metadata(&path) {
                 Ok(m) => m,
                 // Deleted since the directory was listed: it is simply not part of the tree.
@@ -286,14 +288,15 @@ impl Walker<'_> {
                 Err(source) => return Err(FingerprintError::Unreadable { path, source }),
             };
             if meta.file_type().is_symlink() {
-                self.symlink(&path, &child_rel)?;
+                self.symlink(&path, rel)?;
             } else if meta.is_dir() {
                 if !self.ignored(&path, true) {
+                    let child_rel = child_rel(rel, &path)?;
                     self.dir(&path, &child_rel)?;
                 }
             } else if meta.is_file() && !self.ignored(&path, false) {
                 self.out.push(FileEntry {
-                    rel: child_rel,
+                    rel: child_rel(rel, &path)?,
                     exec: meta.permissions().mode() & 0o111 != 0,
                     size: meta.len(),
                     abs: path,
@@ -307,7 +310,8 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn symlink(&mut self, link: &Path, rel: &str) -> Result<(), FingerprintError> {
+    /// A link in the directory whose relative path is `parent_rel`.
+    fn symlink(&mut self, link: &Path, parent_rel: &str) -> Result<(), FingerprintError> {
         let target = match fs::canonicalize(link) {
             Ok(t) => t,
             Err(e) if e.raw_os_error() == Some(40) => {
@@ -323,6 +327,17 @@ impl Walker<'_> {
         let meta = fs::metadata(&target).map_err(|source| unreadable(link, source))?;
         if self.ignored(link, meta.is_dir()) {
             return Ok(());
+        }
+        let rel = &child_rel(parent_rel, link)?;
+        // What lamb never packs (`.env`, `.git/config`, ...) stays out through a link too.
+        let inside = target.strip_prefix(&self.canonical_root).unwrap_or_else(|_| Path::new(""));
+        let names = if inside.as_os_str().is_empty() {
+            target.file_name().into_iter().collect()
+        } else {
+            inside.iter().collect::<Vec<_>>()
+        };
+        if names.iter().any(|n| self.excludes.is_match(Path::new(n))) {
+            return Err(FingerprintError::ExcludedTarget { link: link.to_path_buf(), target });
         }
         // The link is part of the tree but what it points at is ignored (a `secrets/` directory,
         // say): packing it would leak what git keeps out.
@@ -347,6 +362,14 @@ impl Walker<'_> {
             Ok(())
         }
     }
+}
+
+/// The relative path of `path` in a directory whose relative path is `parent_rel`.
+fn child_rel(parent_rel: &str, path: &Path) -> Result<String, FingerprintError> {
+    let Some(name) = path.file_name().unwrap_or_default().to_str() else {
+        return Err(FingerprintError::NonUtf8Name { path: path.to_path_buf() });
+    };
+    Ok(if parent_rel.is_empty() { name.to_string() } else { format!("{parent_rel}/{name}") })
 }
 
 /// SHA-256 of a file's contents.
@@ -574,6 +597,23 @@ mod tests {
     }
 
     #[test]
+    fn non_utf8_names_that_are_left_out_anyway_are_fine() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join(".gitignore"), "cache/\n*.log\n");
+        write(&d.path().join("fn/app.py"), "a");
+        write(&d.path().join("fn/cache").join(std::ffi::OsStr::from_bytes(b"\xff\xfe")), "x");
+        write(&d.path().join("fn").join(std::ffi::OsStr::from_bytes(b"run\xff.log")), "x");
+        write(&d.path().join("fn").join(std::ffi::OsStr::from_bytes(b"app.py\xff~")), "x");
+        write(&d.path().join("fn/__pycache__").join(std::ffi::OsStr::from_bytes(b"\xff.pyc")), "x");
+        assert_eq!(rels(&walk(&d.path().join("fn"), &opts(d.path())).unwrap()), ["app.py"]);
+        // A directory with such a name is reported when it would be walked.
+        write(&d.path().join("fn").join(std::ffi::OsStr::from_bytes(b"sub\xff")).join("x.py"), "x");
+        let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
+        assert!(matches!(err, FingerprintError::NonUtf8Name { .. }), "{err}");
+    }
+
+    #[test]
     fn git_root_gitignore_and_info_exclude_apply_to_a_project_in_a_subdirectory() {
         let d = tempfile::tempdir().unwrap();
         let repo = d.path();
@@ -597,6 +637,26 @@ mod tests {
         let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
         assert!(matches!(err, FingerprintError::IgnoredTarget { .. }), "{err}");
         assert!(err.to_string().contains("which .gitignore excludes"), "{err}");
+    }
+
+    #[test]
+    fn a_link_to_what_lamb_never_packs_is_refused() {
+        // Not in .gitignore, but a default exclude: a dotenv file, git's own config.
+        for target in [".env", ".git/config", "fn2/.env.production", "other/__pycache__/m.pyc"] {
+            let d = tempfile::tempdir().unwrap();
+            write(&d.path().join(target), "SECRET=x");
+            write(&d.path().join("fn/app.py"), "a");
+            symlink(d.path().join(target), d.path().join("fn/conf")).unwrap();
+            let err = walk(&d.path().join("fn"), &opts(d.path())).unwrap_err();
+            assert!(matches!(err, FingerprintError::ExcludedTarget { .. }), "{target}: {err}");
+            assert!(err.to_string().contains("never packs") && err.to_string().contains("fn/conf"), "{err}");
+        }
+        // A link to an ordinary file in the project is still followed.
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("shared/util.py"), "u");
+        write(&d.path().join("fn/app.py"), "a");
+        symlink(d.path().join("shared/util.py"), d.path().join("fn/util.py")).unwrap();
+        assert_eq!(rels(&walk(&d.path().join("fn"), &opts(d.path())).unwrap()), ["app.py", "util.py"]);
     }
 
     #[test]

@@ -594,6 +594,46 @@ fn local_package_requirements_are_rebuilt_when_they_change_and_leave_the_tree_cl
     );
 }
 
+/// A function whose requirements name a local package (built into a wheel here) and a
+/// local wheel by a relative path.
+fn local_requirements_project() -> Project {
+    let p = Project::empty();
+    make_wheel(&p.path().join("wheels"), "tinypkg", "1.0");
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Runtime: python3.12, Handler: app.handler}\n",
+    )
+    .write("fn/app.py", "import mypkg, tinypkg\n")
+    .write("fn/requirements.txt", "../mypkg\n../wheels/tinypkg-1.0-py3-none-any.whl\n")
+    .write("mypkg/pyproject.toml", "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n[project]\nname = \"mypkg\"\nversion = \"1.0\"\n")
+    .write("mypkg/mypkg/__init__.py", "V = 1\n");
+    p
+}
+
+#[test]
+fn local_requirements_give_the_same_zip_in_two_checkouts_and_when_forced() {
+    // pip records a local package's `file://` origin (and a freshly built wheel's hash) in
+    // direct_url.json: left in, the CodeSha256 would differ per checkout and per build.
+    let (a, b) = (local_requirements_project(), local_requirements_project());
+    let (ra, run) = a.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let (rb, run) = b.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(code_sha(&ra, "Fn"), code_sha(&rb, "Fn"), "two checkouts");
+    let (forced, _) = a.build_json(&["--force"]);
+    assert_eq!(code_sha(&forced, "Fn"), code_sha(&ra, "Fn"), "a forced rebuild");
+    let names = zip_names(&artifact_path(&ra, "Fn"));
+    assert!(
+        names.contains(&"mypkg/__init__.py".to_string()) && names.contains(&"tinypkg/__init__.py".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with("direct_url.json")), "{names:?}");
+    let mut z = zip::ZipArchive::new(fs::File::open(artifact_path(&ra, "Fn")).unwrap()).unwrap();
+    let mut record = String::new();
+    std::io::Read::read_to_string(&mut z.by_name("mypkg-1.0.dist-info/RECORD").unwrap(), &mut record).unwrap();
+    assert!(record.contains("mypkg/__init__.py") && !record.contains("direct_url"), "{record}");
+}
+
 #[test]
 fn nested_stack_functions_build_with_their_stack_path() {
     let p = Project::empty();
@@ -705,4 +745,64 @@ fn a_requirements_file_pip_rejects_shows_pips_message() {
     let msg = resource(&r, "A")["message"].as_str().unwrap();
     assert!(msg.contains("pip could not install") && msg.contains("a/requirements.txt"), "{msg}");
     assert!(msg.contains("Invalid requirement") && msg.contains("fix requirements.txt"), "{msg}");
+}
+
+#[test]
+fn a_manifest_that_is_not_text_fails_that_function_instead_of_dropping_its_dependencies() {
+    let p = two_python_functions();
+    fs::write(p.path().join("a/requirements.txt"), b"caf\xe9-lib==1.0\n").unwrap();
+    p.write(
+        "template.yaml",
+        &(p.read("template.yaml")
+            + "  N:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: n, Runtime: nodejs20.x, Handler: index.handler}\n"),
+    );
+    p.write("n/index.js", "exports.handler = async () => 1;\n");
+    fs::write(p.path().join("n/package.json"), b"{\"dependencies\": {\"caf\xe9\": \"1\"}}").unwrap();
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    for (id, file) in [("A", "a/requirements.txt"), ("N", "n/package.json")] {
+        assert_eq!(status_of(&r, id), "failed", "{id}");
+        let msg = resource(&r, id)["message"].as_str().unwrap();
+        assert!(msg.contains(file) && msg.contains("not UTF-8 text; save it as UTF-8"), "{msg}");
+    }
+    assert_eq!(status_of(&r, "B"), "built", "the other functions still build");
+}
+
+#[test]
+fn npm_ci_installs_the_lockfile_for_lambdas_platform() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {Runtime: nodejs20.x, Handler: index.handler}\nResources:\n  X86:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn}\n  Arm:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Architectures: [arm64]}\n",
+    )
+    .write("fn/index.js", "exports.handler = async () => require('esbuild').version;\n")
+    .write(
+        "fn/package.json",
+        "{\"name\": \"fn\", \"version\": \"1.0.0\", \"dependencies\": {\"esbuild\": \"0.28.2\"}, \"devDependencies\": {\"is-number\": \"7.0.0\"}}\n",
+    );
+    let lock = std::process::Command::new("npm")
+        .args(["install", "--package-lock-only", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(p.path().join("fn"))
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{}", String::from_utf8_lossy(&lock.stderr));
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    // Each architecture gets its own platform package (esbuild ships its binary as an optional
+    // dependency per platform), whatever this machine is.
+    for (id, want, other) in [("X86", "linux-x64", "linux-arm64"), ("Arm", "linux-arm64", "linux-x64")] {
+        let names = zip_names(&artifact_path(&r, id));
+        assert!(names.contains(&format!("node_modules/@esbuild/{want}/bin/esbuild")), "{id}: {names:?}");
+        assert!(!names.iter().any(|n| n.contains(&format!("@esbuild/{other}/"))), "{id}: {names:?}");
+        assert!(!names.iter().any(|n| n.contains("is-number")), "{id}: dev dependencies stay out: {names:?}");
+    }
+    // With a lockfile lamb runs `npm ci`, which refuses a package.json the lock does not match.
+    p.write(
+        "fn/package.json",
+        "{\"name\": \"fn\", \"version\": \"1.0.0\", \"dependencies\": {\"esbuild\": \"0.28.2\", \"left-pad\": \"1.3.0\"}}\n",
+    );
+    let (r, run) = p.build_json(&["-r", "X86"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let msg = resource(&r, "X86")["message"].as_str().unwrap();
+    assert!(msg.contains("npm ci") && msg.contains("in sync") && msg.contains("fn/package.json"), "{msg}");
 }

@@ -89,13 +89,30 @@ impl DepsCache {
     }
 }
 
+/// A dependency manifest's text; `None` when there is none. One that exists but cannot be
+/// read as text is an error: building without its dependencies would deploy a broken function.
+pub fn read_manifest(path: &Path) -> Result<Option<String>, BuildError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(BuildError::Deps(format!("{}: not UTF-8 text; save it as UTF-8", path.display())))
+        }
+        Err(e) => {
+            Err(BuildError::Deps(format!("{}: cannot read: {e}; fix its permissions or remove it", path.display())))
+        }
+    }
+}
+
 /// What a dependency install depends on, hashed into its cache key.
 pub struct KeyBuilder(Sha256);
 
 impl KeyBuilder {
     pub fn new(kind: &str, runtime: &str, arch: Arch) -> Self {
         let mut h = Sha256::new();
-        h.update(format!("lamb-deps-v2\0{kind}\0{runtime}\0{}\0", arch.as_str()));
+        // The version changes whenever what an install leaves behind does (v3: pip installs
+        // without direct_url.json), so older cached installs are not reused.
+        h.update(format!("lamb-deps-v3\0{kind}\0{runtime}\0{}\0", arch.as_str()));
         KeyBuilder(h)
     }
 

@@ -23,13 +23,14 @@ pub struct Plan {
     /// package.json with `file:` paths made absolute.
     parsed: serde_json::Value,
     local: bool,
+    arch: Arch,
 }
 
 /// Reads `source`'s package.json (and the local packages it refers to); `None` when it
 /// declares no dependencies.
 pub fn plan(source: &Path, runtime: &str, arch: Arch, project_root: &Path) -> Result<Option<Plan>, BuildError> {
     let manifest = source.join("package.json");
-    let Ok(text) = fs::read_to_string(&manifest) else { return Ok(None) };
+    let Some(text) = super::deps::read_manifest(&manifest)? else { return Ok(None) };
     let mut parsed: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| BuildError::Deps(format!("{}: invalid JSON ({e}); fix package.json", manifest.display())))?;
     let Some(deps) = parsed.get_mut("dependencies").and_then(|d| d.as_object_mut()).filter(|d| !d.is_empty()) else {
@@ -53,12 +54,12 @@ pub fn plan(source: &Path, runtime: &str, arch: Arch, project_root: &Path) -> Re
         local = true;
     }
     let key = key.finish("nodejs");
-    Ok(Some(Plan { key, source: source.to_path_buf(), manifest, parsed, local }))
+    Ok(Some(Plan { key, source: source.to_path_buf(), manifest, parsed, local, arch }))
 }
 
 /// Installs the planned dependencies (or finds them in the cache).
 pub fn install(ctx: &DepsContext, plan: &Plan) -> Result<Deps, BuildError> {
-    let Plan { key, source, manifest, parsed, local } = plan;
+    let Plan { key, source, manifest, parsed, local, arch } = plan;
     let (source, manifest, local) = (source.as_path(), manifest.as_path(), *local);
     let (dir, installed) = ctx.cache.get_or_install(key, ctx.force, |tmp| {
         let mut has_lock = false;
@@ -87,6 +88,13 @@ pub fn install(ctx: &DepsContext, plan: &Plan) -> Result<Deps, BuildError> {
         if local {
             cmd.arg("--install-links");
         }
+        // Lambda's platform, not the host's: packages with per-platform builds (optional
+        // dependencies such as `@esbuild/linux-arm64`) are picked for the function.
+        let cpu = match arch {
+            Arch::X86_64 => "x64",
+            Arch::Arm64 => "arm64",
+        };
+        cmd.args(["--os=linux", &format!("--cpu={cpu}"), "--libc=glibc"]);
         cmd.args(["--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"])
             .env("npm_config_update_notifier", "false")
             .current_dir(tmp);
@@ -107,8 +115,21 @@ pub fn install(ctx: &DepsContext, plan: &Plan) -> Result<Deps, BuildError> {
             extra_excludes: Vec::new(),
             follow_external_symlinks: false,
         };
-        fingerprint::walk(&modules, &opts)
+        let files = fingerprint::walk(&modules, &opts)
             .map_err(|e| BuildError::Deps(format!("npm's install for {} cannot be packed: {e}", manifest.display())))?;
+        // A compiled addon was built (or downloaded by an install script) for this machine.
+        let host = if cfg!(target_arch = "aarch64") { Arch::Arm64 } else { Arch::X86_64 };
+        if *arch != host
+            && let Some(addon) = files.iter().find(|f| f.rel.ends_with(".node"))
+        {
+            tracing::warn!(
+                manifest = %manifest.display(),
+                addon = %addon.rel,
+                "a native addon was built for this machine ({}), not for the function's {}; build the function with BuildMethod: makefile in a matching environment if it loads the addon",
+                host.as_str(),
+                arch.as_str()
+            );
+        }
         Ok(())
     })?;
     Ok(Deps { key: key.clone(), dir: dir.join("node_modules"), installed })

@@ -101,7 +101,7 @@ pub struct Plan {
 /// nothing.
 pub fn plan(source: &Path, runtime: &str, arch: Arch, project_root: &Path) -> Result<Option<Plan>, BuildError> {
     let req = source.join("requirements.txt");
-    let Ok(text) = fs::read_to_string(&req) else { return Ok(None) };
+    let Some(text) = super::deps::read_manifest(&req)? else { return Ok(None) };
     if !text.lines().any(|l| !strip_comment(l).is_empty()) {
         return Ok(None);
     }
@@ -250,6 +250,7 @@ fn pip_install(
                 // Console scripts carry this machine's interpreter path and Lambda never runs
                 // them: leaving them out keeps the zip the same on every machine.
                 let _ = fs::remove_dir_all(site.join("bin"));
+                forget_origins(&site)?;
                 return Ok(());
             }
             Err(BuildError::Command { output, .. }) => output,
@@ -281,6 +282,33 @@ fn pip_install(
         "{}: more than {SOURCE_BUILD_ROUNDS} packages have no wheel for Lambda; pin versions that publish manylinux wheels",
         req.display()
     )))
+}
+
+/// Drops what pip records about where a package came from (PEP 610's `direct_url.json`,
+/// with the `file://` path of a local package or wheel and the hash of a wheel built here) and
+/// its line in `RECORD`: a path differs between checkouts and a built wheel's hash between
+/// builds, and Lambda has no use for either.
+fn forget_origins(site: &Path) -> Result<(), BuildError> {
+    let io = |what: String| move |source| BuildError::Io { what, source };
+    let Ok(entries) = fs::read_dir(site) else { return Ok(()) };
+    for e in entries.flatten() {
+        let dist = e.path();
+        if dist.extension().is_none_or(|x| x != "dist-info") || !dist.join("direct_url.json").exists() {
+            continue;
+        }
+        let url = dist.join("direct_url.json");
+        fs::remove_file(&url).map_err(io(format!("cannot remove {}", url.display())))?;
+        let record = dist.join("RECORD");
+        if let Ok(text) = fs::read_to_string(&record) {
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.split(',').next().is_some_and(|f| f.ends_with(".dist-info/direct_url.json")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            fs::write(&record, kept).map_err(io(format!("cannot rewrite {}", record.display())))?;
+        }
+    }
+    Ok(())
 }
 
 fn no_wheel(req: &Path, spec: &str, runtime: &str, arch: Arch) -> BuildError {

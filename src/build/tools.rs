@@ -37,14 +37,16 @@ fn display(cmd: &Command) -> String {
     parts.join(" ")
 }
 
+/// The first and last lines of a long output, where tools say what went wrong: the cause
+/// first (npm follows it with its usage text), the final error last (pip, make, compilers).
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(n);
-    let mut out = lines[start..].join("\n");
-    if start > 0 {
-        out = format!("... ({start} earlier lines)\n{out}");
+    if lines.len() <= n {
+        return lines.join("\n");
     }
-    out
+    let head = n / 4;
+    let start = lines.len() - (n - head);
+    format!("{}\n... ({} lines left out)\n{}", lines[..head].join("\n"), start - head, lines[start..].join("\n"))
 }
 
 #[cfg(test)]
@@ -58,7 +60,8 @@ mod tests {
         let err = run(&mut cmd, "sh", "").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("exit code 3") && msg.contains("boom") && msg.contains("line50"), "{msg}");
-        assert!(!msg.contains("line5\n") && msg.contains("earlier lines"), "{msg}");
+        // The first lines (often the cause) and the last ones (the final error), not the middle.
+        assert!(msg.contains("line1\n") && !msg.contains("line15\n") && msg.contains("lines left out"), "{msg}");
     }
 
     #[test]
