@@ -168,7 +168,7 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
             kind: if u.is_layer { Kind::Layer } else { Kind::Function },
             architecture: u.res.architecture,
             location: u.res.location(),
-            target: Target::of(u.res, u.runtime, u.is_layer),
+            target: Target::of(&u),
         })
         .collect();
 

@@ -76,7 +76,19 @@ pub fn strip(doc: &Value, ids: &[String], shas: &HashMap<String, String>) -> Val
                 res.get("Type").and_then(Value::as_str),
                 Some("AWS::Serverless::Api" | "AWS::Serverless::HttpApi" | "AWS::Serverless::StateMachine")
             );
-            if let (true, Some(Value::Map(props))) = (is_definition, res.get_mut("Properties"))
+            if !is_definition {
+                continue;
+            }
+            // A local definition file named in Globals is the resource's own once packaged.
+            if !res.get("Properties").is_some_and(|p| p.get("DefinitionUri").is_some())
+                && let Some(sha) = shas.get(id)
+            {
+                let props = res.entry("Properties".to_string()).or_insert_with(|| Value::Map(IndexMap::new()));
+                if let Value::Map(props) = props {
+                    props.insert("DefinitionUri".into(), Value::String(format!("sha256:{sha}")));
+                }
+            }
+            if let Some(Value::Map(props)) = res.get_mut("Properties")
                 && let Some(normal) = props.get("DefinitionUri").and_then(|v| normal_definition(v, shas.get(id)))
             {
                 props.insert("DefinitionUri".into(), normal);
@@ -95,12 +107,19 @@ pub fn strip(doc: &Value, ids: &[String], shas: &HashMap<String, String>) -> Val
             }
         }
     }
-    // A local CodeUri in Globals is packaged like the functions' own; an S3 one is infrastructure.
-    if let Some(Value::Map(globals)) = root.get_mut("Globals")
-        && let Some(Value::Map(function)) = globals.get_mut("Function")
-        && function.get("CodeUri").and_then(Value::as_str).is_some_and(|u| !u.starts_with("s3://"))
-    {
-        function.shift_remove("CodeUri");
+    // A local CodeUri (or DefinitionUri) in Globals is packaged like the resources' own; one in
+    // S3 is infrastructure.
+    if let Some(Value::Map(globals)) = root.get_mut("Globals") {
+        for (section, key) in [("Function", "CodeUri"), ("Api", "DefinitionUri"), ("HttpApi", "DefinitionUri")] {
+            if let Some(Value::Map(props)) = globals.get_mut(section)
+                && props
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| !u.starts_with("s3://") && !u.starts_with("https://"))
+            {
+                props.shift_remove(key);
+            }
+        }
     }
     doc
 }
@@ -212,6 +231,30 @@ mod tests {
         assert_eq!(strip(&local, &[], &shas), strip(&deployed, &[], &HashMap::new()));
         let changed = HashMap::from([("Api".to_string(), "b".repeat(64))]);
         assert_ne!(strip(&local, &[], &changed), strip(&deployed, &[], &HashMap::new()));
+    }
+
+    #[test]
+    fn definitions_from_globals_compare_by_content_as_packaged() {
+        let sha = "c".repeat(64);
+        let local = yaml(
+            "Globals:\n  Api: {DefinitionUri: api.yaml}\n  HttpApi: {DefinitionUri: http.yaml}\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: p}\n  Http:\n    Type: AWS::Serverless::HttpApi\n",
+        );
+        let at = |k: &str| Location::S3 { bucket: "b".into(), key: format!("prefix/{k}.yaml") };
+        let deployed =
+            package(&local, &HashMap::from([("Api".to_string(), at(&sha)), ("Http".to_string(), at(&"d".repeat(64)))]));
+        let shas = HashMap::from([("Api".to_string(), sha.clone()), ("Http".to_string(), "d".repeat(64))]);
+        assert_eq!(strip(&local, &[], &shas), strip(&deployed, &[], &HashMap::new()));
+        // An edit to the file is an infrastructure change.
+        let edited = HashMap::from([("Api".to_string(), "e".repeat(64)), ("Http".to_string(), "d".repeat(64))]);
+        assert_ne!(strip(&local, &[], &edited), strip(&deployed, &[], &HashMap::new()));
+        // A definition in S3 named in Globals stays part of the comparison.
+        let remote = yaml(
+            "Globals:\n  Api: {DefinitionUri: s3://b/api.yaml}\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n",
+        );
+        let other = yaml(
+            "Globals:\n  Api: {DefinitionUri: s3://b/api2.yaml}\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n",
+        );
+        assert_ne!(strip(&remote, &[], &HashMap::new()), strip(&other, &[], &HashMap::new()));
     }
 
     #[test]

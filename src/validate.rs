@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::Error;
 use crate::build::{NotBuilt, Target};
 use crate::output::{Format, emit};
-use crate::project::{Code, CodeResource, LayerRef, Project};
+use crate::project::{Code, LayerRef, Project, Unit};
 
 #[derive(Serialize)]
 struct Entry<'a> {
@@ -56,8 +56,9 @@ fn code(project: &Project, c: &Code) -> String {
     }
 }
 
-fn entry<'a>(project: &Project, res: &'a CodeResource, runtime: Option<&'a str>, is_layer: bool) -> Entry<'a> {
-    let (build, skipped, problem) = match Target::of(res, runtime, is_layer) {
+fn entry<'a>(project: &Project, unit: Unit<'a>) -> Entry<'a> {
+    let Unit { res, runtime, is_layer, .. } = unit;
+    let (build, skipped, problem) = match Target::of(&unit) {
         Ok(t) => (Some(t.method.name().to_string()), None, None),
         Err(NotBuilt::Skip(why)) => (None, Some(why), None),
         Err(NotBuilt::Error(why)) => (None, None, Some(why)),
@@ -82,7 +83,9 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
         .functions
         .iter()
         .map(|f| {
-            let mut e = entry(project, &f.res, f.runtime.as_deref(), false);
+            let unit =
+                Unit { res: &f.res, runtime: f.runtime.as_deref(), is_layer: false, has_layers: !f.layers.is_empty() };
+            let mut e = entry(project, unit);
             e.handler = f.handler.as_deref();
             e.layers = f
                 .layers
@@ -96,7 +99,11 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
             e
         })
         .collect();
-    let layers: Vec<Entry> = project.layers.iter().map(|l| entry(project, &l.res, None, true)).collect();
+    let layers: Vec<Entry> = project
+        .layers
+        .iter()
+        .map(|l| entry(project, Unit { res: &l.res, runtime: None, is_layer: true, has_layers: false }))
+        .collect();
     let root = project.root_stack();
     let mut problems: Vec<String> = functions
         .iter()

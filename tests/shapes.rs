@@ -131,6 +131,49 @@ fn unsupported_runtimes_fail_one_by_one_and_the_rest_builds() {
 }
 
 #[test]
+fn custom_runtime_code_without_a_runnable_bootstrap_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::empty();
+    let f = |id: &str, uri: &str, extra: &str| {
+        format!(
+            "  {id}:\n    Type: AWS::Serverless::Function\n{extra}    Properties: {{CodeUri: {uri}, Handler: bootstrap, Runtime: provided.al2023}}\n"
+        )
+    };
+    let layered = "  Layered:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: php, Handler: index.php, Runtime: provided.al2023, Layers: ['arn:aws:lambda:us-east-1:534081306603:layer:php-83:1']}\n";
+    let t = format!(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n{}{}{}{}{layered}",
+        f("RustSrc", "rust", ""),
+        f("NotExec", "notexec", ""),
+        f("Built", "built", ""),
+        f("Skip", "rust", "    Metadata: {SkipBuild: true}\n"),
+    );
+    p.write("template.yaml", &t)
+        .write("rust/Cargo.toml", "[package]\nname = \"f\"\n")
+        .write("rust/src/main.rs", "fn main() {}\n")
+        .write("notexec/bootstrap", "#!/bin/sh\n")
+        .write("built/bootstrap", "#!/bin/sh\n")
+        .write("php/index.php", "<?php echo 1;\n");
+    fs::set_permissions(p.path().join("built/bootstrap"), fs::Permissions::from_mode(0o755)).unwrap();
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    // Rust sources with no build: a zip of them would be a function that cannot start.
+    let msg = resource(&r, "RustSrc")["message"].as_str().unwrap();
+    assert!(
+        msg.contains("needs an executable `bootstrap`")
+            && msg.contains("BuildMethod: makefile")
+            && msg.contains("build-RustSrc"),
+        "{msg}"
+    );
+    assert!(msg.contains("cargo lambda build"), "{msg}");
+    let msg = resource(&r, "NotExec")["message"].as_str().unwrap();
+    assert!(msg.contains("`bootstrap` is not executable") && msg.contains("chmod +x"), "{msg}");
+    assert_eq!(zip_entries(&artifact_path(&r, "Built")), [("bootstrap".to_string(), 0o755)]);
+    // SkipBuild says "as is", and a layer may bring the runtime's bootstrap (PHP, for one).
+    assert_eq!(status_of(&r, "Skip"), "built");
+    assert_eq!(zip_names(&artifact_path(&r, "Layered")), ["index.php"]);
+}
+
+#[test]
 fn other_globals_sections_and_tooling_metadata_parse() {
     let p = Project::empty();
     p.write(
@@ -170,22 +213,44 @@ mod cloud {
 
     const API: &str = "openapi: '3.0.1'\ninfo: {title: shapes, version: '1.0'}\npaths:\n  /hello:\n    get:\n      responses: {'200': {description: ok}}\n      x-amazon-apigateway-integration: {type: aws_proxy, httpMethod: POST, uri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:x/invocations'}\n";
 
+    const TEMPLATE: &str = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: prod, DefinitionUri: api/openapi.yaml}\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: bootstrap, Runtime: provided.al2023, AutoPublishAlias: live}\n  Canary:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: canary, Handler: bootstrap, Runtime: provided.al2023, AutoPublishAlias: live, DeploymentPreference: {Type: AllAtOnce}}\n";
+
     fn project() -> Project {
+        project_with(TEMPLATE)
+    }
+
+    fn project_with(template: &str) -> Project {
+        use std::os::unix::fs::PermissionsExt;
         let p = Project::empty();
-        p.write(
-            "template.yaml",
-            "Transform: AWS::Serverless-2016-10-31\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: prod, DefinitionUri: api/openapi.yaml}\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: bootstrap, Runtime: provided.al2023, AutoPublishAlias: live}\n  Canary:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: canary, Handler: bootstrap, Runtime: provided.al2023, AutoPublishAlias: live, DeploymentPreference: {Type: AllAtOnce}}\n",
-        )
-        .write("api/openapi.yaml", API)
-        .write("fn/bootstrap", "#!/bin/sh\necho 1\n")
-        .write("canary/bootstrap", "#!/bin/sh\necho 1\n");
+        p.write("template.yaml", template)
+            .write("api/openapi.yaml", API)
+            .write("fn/bootstrap", "#!/bin/sh\necho 1\n")
+            .write("canary/bootstrap", "#!/bin/sh\necho 1\n");
+        for f in ["fn/bootstrap", "canary/bootstrap"] {
+            fs::set_permissions(p.path().join(f), fs::Permissions::from_mode(0o755)).unwrap();
+        }
         p
     }
 
     #[test]
     fn definition_files_are_packaged_and_their_changes_deploy() {
-        let p = project();
-        let run = p.lamb_env(&["deploy", "--stack-name", "s-def", "--resolve-s3"], &emulator().env());
+        definition_round_trip(project(), "s-def");
+    }
+
+    #[test]
+    fn a_definition_file_named_in_globals_compares_by_content_too() {
+        let t = TEMPLATE.replace(
+            "Resources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: prod, DefinitionUri: api/openapi.yaml}\n",
+            "Globals:\n  Api: {DefinitionUri: api/openapi.yaml}\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: prod}\n",
+        );
+        assert_ne!(t, TEMPLATE);
+        definition_round_trip(project_with(&t), "s-def-globals");
+    }
+
+    /// Deploys `p`, whose Api takes its definition from `api/openapi.yaml`, and checks it is in
+    /// S3 under its hash, that an unchanged one means a code sync and an edited one a deploy.
+    fn definition_round_trip(p: Project, stack: &str) {
+        let run = p.lamb_env(&["deploy", "--stack-name", stack, "--resolve-s3"], &emulator().env());
         assert_eq!(run.code, 0, "{}", run.all());
         // Uploaded under its content hash.
         let sha = {
@@ -199,18 +264,18 @@ mod cloud {
                 aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
             s3.head_object()
                 .bucket("lamb-artifacts-123456789012-us-east-1")
-                .key(format!("s-def/{sha}.yaml"))
+                .key(format!("{stack}/{sha}.yaml"))
                 .send()
                 .await
                 .is_ok()
         });
         assert!(found, "the definition is in S3 under its hash");
-        assert_eq!(sync(&p, "s-def", &[])["mode"], "code", "unchanged definition: code mode");
+        assert_eq!(sync(&p, stack, &[])["mode"], "code", "unchanged definition: code mode");
         p.write("api/openapi.yaml", &API.replace("title: shapes", "title: shapes2"));
-        let r = sync(&p, "s-def", &["--code"]);
+        let r = sync(&p, stack, &["--code"]);
         assert!(r["infra_reasons"].to_string().contains("Resources.Api.Properties.DefinitionUri changed"), "{r}");
-        assert_eq!(sync(&p, "s-def", &[])["mode"], "infra");
-        assert_eq!(sync(&p, "s-def", &[])["mode"], "code");
+        assert_eq!(sync(&p, stack, &[])["mode"], "infra");
+        assert_eq!(sync(&p, stack, &[])["mode"], "code");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::fingerprint::{self, FileEntry, FingerprintError, TreeHash, WalkOptions};
 use crate::package::{self, Artifact, PackEntry, PackageError};
 use crate::project::value::Value;
-use crate::project::{Arch, Code, CodeResource};
+use crate::project::{Arch, Code, Unit};
 pub use deps::{Deps, DepsCache, DepsContext};
 pub use method::{Method, NotBuilt};
 pub use store::Store;
@@ -69,12 +69,21 @@ pub struct Target {
     pub arch: Arch,
     pub method: Method,
     pub properties: Value,
+    /// A custom runtime's code packed as is: Lambda runs its `bootstrap`, so one must be
+    /// there, executable (unless a layer may bring it).
+    pub needs_bootstrap: bool,
 }
 
 impl Target {
-    /// The build target for a resource, or why there is none.
-    pub fn of(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Result<Target, NotBuilt> {
+    /// The build target for a function or layer, or why there is none.
+    pub fn of(unit: &Unit) -> Result<Target, NotBuilt> {
+        let Unit { res, runtime, is_layer, has_layers } = *unit;
         let method = method::select(res, runtime, is_layer)?;
+        let needs_bootstrap = method == Method::Prebuilt
+            && !is_layer
+            && !has_layers
+            && !res.build.skip_build
+            && runtime.is_some_and(|r| r.starts_with("provided"));
         let source = match &res.code {
             Code::Dir(p) | Code::Zip(p) => p.clone(),
             _ => unreachable!("method::select only succeeds for local code"),
@@ -87,6 +96,7 @@ impl Target {
             arch: res.architecture,
             method,
             properties: res.build.properties.clone(),
+            needs_bootstrap,
         })
     }
 
@@ -223,6 +233,9 @@ impl Builder {
         } else {
             let opts = target.walk_options(&self.project_root, self.follow_external_symlinks);
             let files = fingerprint::walk(&target.source, &opts)?;
+            if target.needs_bootstrap {
+                check_bootstrap(&target, &files)?;
+            }
             let (tree, hashes) = fingerprint::hash_entries_with_files(&files, self.hash_threads)?;
             (files, hashes, tree)
         };
@@ -380,6 +393,28 @@ impl Builder {
 }
 
 /// The cache key of a target: its tree and every setting that changes the artifact.
+/// A custom runtime's directory without a runnable `bootstrap` is source code, not a build:
+/// packing it would deploy a function that cannot start.
+fn check_bootstrap(t: &Target, files: &[FileEntry]) -> Result<(), BuildError> {
+    let how = format!(
+        "build it first (e.g. `cargo lambda build`, `GOOS=linux go build -o bootstrap`), or add `Metadata: {{BuildMethod: makefile}}` to `{}` with a `build-{}` target that puts `bootstrap` in $ARTIFACTS_DIR",
+        t.logical_id, t.logical_id
+    );
+    match files.iter().find(|f| f.rel == "bootstrap") {
+        Some(f) if f.exec => Ok(()),
+        Some(f) => Err(BuildError::Make(format!(
+            "{}: `bootstrap` is not executable, and Lambda runs it to start a custom runtime; `chmod +x {}`",
+            t.source.display(),
+            f.abs.display()
+        ))),
+        None => Err(BuildError::Make(format!(
+            "{}: a custom runtime's code needs an executable `bootstrap` at its top, and there is none ({} files); {how}",
+            t.source.display(),
+            files.len()
+        ))),
+    }
+}
+
 fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>, tool: Option<&str>) -> String {
     let settings = serde_json::json!({
         "v": BUILD_KEY_VERSION,

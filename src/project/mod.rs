@@ -183,6 +183,8 @@ pub struct Unit<'a> {
     /// A function's Runtime; layers are built by their BuildMethod.
     pub runtime: Option<&'a str>,
     pub is_layer: bool,
+    /// A function with layers: one of them may bring its custom runtime's `bootstrap`.
+    pub has_layers: bool,
 }
 
 /// A nested stack or application.
@@ -840,7 +842,14 @@ impl ResourceCtx<'_> {
             match self.scope.eval(item) {
                 Ok(None) => {}
                 Ok(Some(Value::String(arn))) => out.push(LayerRef::Arn(arn)),
-                Ok(Some(v)) => out.push(LayerRef::Unresolved(v)),
+                // What a condition chose (`!If [C, !Ref Layer, !Ref AWS::NoValue]`) can be a
+                // layer of this stack too.
+                Ok(Some(v)) => match v.as_intrinsic() {
+                    Some(("Ref", Value::String(target))) if self.resources.contains_key(target) => {
+                        out.push(LayerRef::Local(format!("{}{target}", self.prefix)));
+                    }
+                    _ => out.push(LayerRef::Unresolved(v)),
+                },
                 Err(e) => problems.add(format!("Layers: {e}")),
             }
         }
@@ -1023,9 +1032,18 @@ impl Project {
 
     /// All code resources with what their build depends on, functions first, in template order.
     pub fn units(&self) -> impl Iterator<Item = Unit<'_>> {
-        let functions =
-            self.functions.iter().map(|f| Unit { res: &f.res, runtime: f.runtime.as_deref(), is_layer: false });
-        functions.chain(self.layers.iter().map(|l| Unit { res: &l.res, runtime: None, is_layer: true }))
+        let functions = self.functions.iter().map(|f| Unit {
+            res: &f.res,
+            runtime: f.runtime.as_deref(),
+            is_layer: false,
+            has_layers: !f.layers.is_empty(),
+        });
+        functions.chain(self.layers.iter().map(|l| Unit {
+            res: &l.res,
+            runtime: None,
+            is_layer: true,
+            has_layers: false,
+        }))
     }
 
     pub fn function(&self, id: &str) -> Option<&Function> {

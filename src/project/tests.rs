@@ -427,3 +427,25 @@ fn bad_globals_section_is_reported() {
     let msg = f.load_with("template.yaml", &[]).unwrap_err().to_string();
     assert!(msg.contains("Globals section `Functions` is not supported"), "{msg}");
 }
+
+#[test]
+fn a_layer_chosen_by_a_condition_is_a_local_layer() {
+    let f = Fixture::new(&[
+        (
+            "template.yaml",
+            "Transform: AWS::Serverless-2016-10-31\nParameters:\n  WithLayer: {Type: String, Default: 'yes'}\nConditions:\n  UseLayer: !Equals [!Ref WithLayer, 'yes']\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: a.h\n      Runtime: python3.12\n      Layers:\n        - !If [UseLayer, !Ref Shared, !Ref AWS::NoValue]\n        - Fn::If: [UseLayer, {Ref: Shared}, 'arn:aws:lambda:us-east-1:123456789012:layer:other:1']\n  Shared:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: layer}\n",
+        ),
+        ("src/a.py", ""),
+        ("layer/x.py", ""),
+    ]);
+    let p = f.load();
+    let local = LayerRef::Local("Shared".into());
+    assert_eq!(p.function("Fn").unwrap().layers, [local.clone(), local]);
+    // Built and repointed with the function, as a plain `!Ref Shared` would be.
+    assert_eq!(p.with_layers_of(&["Fn".into()]), ["Fn", "Shared"]);
+    let p = f.load_with("template.yaml", &[("WithLayer", "no")]).unwrap();
+    assert_eq!(
+        p.function("Fn").unwrap().layers,
+        [LayerRef::Arn("arn:aws:lambda:us-east-1:123456789012:layer:other:1".into())]
+    );
+}
