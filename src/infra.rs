@@ -80,7 +80,7 @@ pub fn strip(doc: &Value, ids: &[String], shas: &HashMap<String, String>) -> Val
                 continue;
             }
             // A local definition file named in Globals is the resource's own once packaged.
-            if !res.get("Properties").is_some_and(|p| p.get("DefinitionUri").is_some())
+            if res.get("Properties").is_none_or(|p| p.get("DefinitionUri").is_none())
                 && let Some(sha) = shas.get(id)
             {
                 let props = res.entry("Properties".to_string()).or_insert_with(|| Value::Map(IndexMap::new()));
