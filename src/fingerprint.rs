@@ -86,6 +86,8 @@ pub struct WalkOptions {
     pub extra_excludes: Vec<String>,
     /// Pack the contents of symlinks that point outside the project.
     pub follow_external_symlinks: bool,
+    /// Directories (relative to the walked one, `/`-separated) left out: another resource's code.
+    pub skip_dirs: Vec<String>,
 }
 
 /// One file of a tree.
@@ -292,7 +294,9 @@ impl Walker<'_> {
             } else if meta.is_dir() {
                 if !self.ignored(&path, true) {
                     let child_rel = child_rel(rel, &path)?;
-                    self.dir(&path, &child_rel)?;
+                    if !self.opts.skip_dirs.contains(&child_rel) {
+                        self.dir(&path, &child_rel)?;
+                    }
                 }
             } else if meta.is_file() && !self.ignored(&path, false) {
                 self.out.push(FileEntry {
@@ -431,6 +435,7 @@ mod tests {
             gitignore: true,
             extra_excludes: Vec::new(),
             follow_external_symlinks: false,
+            skip_dirs: Vec::new(),
         }
     }
 

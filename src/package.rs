@@ -22,6 +22,8 @@ pub enum PackageError {
     Write { path: PathBuf, source: io::Error },
     #[error("{}: changed while it was being packed; lamb builds again from the new content", path.display())]
     Changed { path: PathBuf },
+    #[error("{}: not a valid zip ({reason}); rebuild it, or point the code property at a directory", path.display())]
+    InvalidZip { path: PathBuf, reason: String },
     #[error("two files map to `{rel}` in the zip; rename one")]
     Duplicate { rel: String },
 }
@@ -121,12 +123,13 @@ pub fn describe_zip(path: &Path) -> Result<Artifact, PackageError> {
     let digest = crate::fingerprint::hash_file(path).map_err(|e| rerr(io::Error::other(e.to_string())))?;
     let file = File::open(path).map_err(rerr)?;
     let size = file.metadata().map_err(rerr)?.len();
-    let mut archive = zip::ZipArchive::new(file)
-        .map_err(|e| rerr(io::Error::new(io::ErrorKind::InvalidData, format!("not a valid zip ({e}); rebuild it"))))?;
+    let invalid =
+        |e: zip::result::ZipError| PackageError::InvalidZip { path: path.to_path_buf(), reason: e.to_string() };
+    let mut archive = zip::ZipArchive::new(file).map_err(invalid)?;
     let mut unzipped_size = 0;
     let mut files = 0;
     for i in 0..archive.len() {
-        let f = archive.by_index_raw(i).map_err(|e| rerr(io::Error::other(e)))?;
+        let f = archive.by_index_raw(i).map_err(invalid)?;
         if !f.is_dir() {
             files += 1;
             unzipped_size += f.size();

@@ -455,6 +455,23 @@ fn prebuilt_zip_code_uri_is_used_as_is() {
     assert_eq!(status_of(&r, "Fn"), "cached");
 }
 
+#[test]
+fn a_jar_is_used_as_is_and_a_broken_zip_is_named() {
+    let p = Project::empty();
+    let wheel = make_wheel(&p.path().join("dist"), "pkg", "1.0");
+    fs::rename(&wheel, p.path().join("dist/app.jar")).unwrap();
+    p.write("dist/broken.zip", "this is not a zip\n").write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Java:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dist/app.jar, Handler: app.Handler, Runtime: java21}\n  Broken:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dist/broken.zip, Handler: a.b, Runtime: python3.12}\n",
+    );
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(status_of(&r, "Java"), "built");
+    assert_eq!(code_sha(&r, "Java"), sha2_b64(&fs::read(p.path().join("dist/app.jar")).unwrap()));
+    let msg = resource(&r, "Broken")["message"].as_str().unwrap();
+    assert!(msg.contains("dist/broken.zip: not a valid zip") && msg.contains("rebuild it"), "{msg}");
+}
+
 fn sha2_b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
@@ -558,8 +575,59 @@ fn source_only_packages_are_built_and_unknown_ones_are_named() {
     let (r, run) = p.build_json(&[]);
     assert_eq!(run.code, 1);
     let msg = resource(&r, "Fn")["message"].as_str().unwrap();
+    // Not a platform problem: the package does not exist at all.
     assert!(
-        msg.contains("`lamb-test-no-such-package==9.9.9` has no wheel for Lambda (python3.12, manylinux x86_64)"),
+        msg.contains("`lamb-test-no-such-package==9.9.9` is not on the package index")
+            && msg.contains("check its name and version"),
+        "{msg}"
+    );
+    assert!(!msg.contains("has no wheel for Lambda"), "{msg}");
+}
+
+/// A source distribution `name-1.0.tar.gz` in `dir` whose setup.py runs `setup_body` first.
+fn make_sdist(dir: &std::path::Path, name: &str, setup_body: &str) {
+    let src = dir.join("src").join(format!("{name}-1.0"));
+    fs::create_dir_all(&src).unwrap();
+    fs::write(
+        src.join("setup.py"),
+        format!(
+            "{setup_body}\nfrom setuptools import setup\nsetup(name='{name}', version='1.0', py_modules=['{name}'])\n"
+        ),
+    )
+    .unwrap();
+    fs::write(src.join(format!("{name}.py")), "V = 1\n").unwrap();
+    fs::write(src.join("PKG-INFO"), format!("Metadata-Version: 1.0\nName: {name}\nVersion: 1.0\n")).unwrap();
+    let tar = std::process::Command::new("tar")
+        .args(["czf", &format!("../{name}-1.0.tar.gz"), &format!("{name}-1.0")])
+        .current_dir(dir.join("src"))
+        .status()
+        .unwrap();
+    assert!(tar.success());
+}
+
+#[test]
+fn sources_from_the_requirements_links_are_built_and_one_that_cannot_build_is_named() {
+    let p = Project::empty();
+    let dists = p.path().join("dists");
+    make_sdist(&dists, "purepkg", "");
+    // Stands for a C extension with no manylinux wheel that does not build here.
+    make_sdist(&dists, "cext", "raise SystemExit('error: this package needs a C compiler')");
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Runtime: python3.12, Handler: app.handler}\n",
+    )
+    .write("fn/app.py", "import purepkg\n")
+    .write("fn/requirements.txt", "--find-links ../dists\npurepkg==1.0\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(zip_names(&artifact_path(&r, "Fn")).contains(&"purepkg.py".to_string()));
+    p.write("fn/requirements.txt", "--find-links ../dists\npurepkg==1.0\ncext==1.0\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let msg = resource(&r, "Fn")["message"].as_str().unwrap();
+    assert!(msg.contains("`cext==1.0` has no wheel for Lambda (python3.12, manylinux x86_64)"), "{msg}");
+    assert!(
+        msg.contains("pin a version that publishes a manylinux wheel") && msg.contains("BuildMethod: makefile"),
         "{msg}"
     );
 }

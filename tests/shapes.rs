@@ -108,6 +108,53 @@ fn prebuilt_layer_zips_and_makefile_layers() {
 }
 
 #[test]
+fn layers_are_built_like_sam_builds_them_and_never_inside_their_functions() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::empty();
+    make_wheel(&p.path().join("wheels"), "tinypkg", "1.0");
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: app\n      Handler: handler.main\n      Runtime: python3.12\n      Layers: [!Ref PyLayer, !Ref RawLayer]\n  PyLayer:\n    Type: AWS::Serverless::LayerVersion\n    Metadata: {BuildMethod: python3.12}\n    Properties: {ContentUri: app/pylayer, CompatibleRuntimes: [python3.12]}\n  RawLayer:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: app/raw}\n  Skip:\n    Type: AWS::Serverless::Function\n    Metadata: {SkipBuild: true}\n    Properties: {CodeUri: skip, Handler: run.sh, Runtime: provided.al2023}\n",
+    )
+    .write("app/handler.py", "import shared\n")
+    .write("app/pylayer/shared.py", "X = 1\n")
+    .write("app/pylayer/requirements.txt", "../../wheels/tinypkg-1.0-py3-none-any.whl\n")
+    .write("app/raw/bin/tool", "#!/bin/sh\n")
+    .write("app/raw/.gitignore", "out.bin\n")
+    .write("app/raw/out.bin", "prebuilt output\n")
+    .write("skip/run.sh", "#!/bin/sh\n")
+    .write("skip/data.txt", "d\n");
+    for f in ["app/raw/bin/tool", "skip/run.sh"] {
+        fs::set_permissions(p.path().join(f), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    // The function's code directory holds its layers' directories: they are not in its zip.
+    assert_eq!(zip_entries(&artifact_path(&r, "Fn")), [("handler.py".to_string(), 0o644)]);
+    // A python layer: sources and installed requirements under python/.
+    let py = zip_names(&artifact_path(&r, "PyLayer"));
+    assert!(
+        py.contains(&"python/shared.py".to_string()) && py.contains(&"python/tinypkg/__init__.py".to_string()),
+        "{py:?}"
+    );
+    assert!(py.iter().all(|n| n.starts_with("python/")), "{py:?}");
+    // Without a BuildMethod: the directory as is, gitignored build output and exec bits too.
+    assert_eq!(
+        zip_entries(&artifact_path(&r, "RawLayer")),
+        [(".gitignore".to_string(), 0o644), ("bin/tool".to_string(), 0o755), ("out.bin".to_string(), 0o644)]
+    );
+    assert_eq!(
+        zip_entries(&artifact_path(&r, "Skip")),
+        [("data.txt".to_string(), 0o644), ("run.sh".to_string(), 0o755)]
+    );
+    // Same bytes when everything is built again.
+    let (again, _) = p.build_json(&["--force"]);
+    for id in ["Fn", "PyLayer", "RawLayer", "Skip"] {
+        assert_eq!(code_sha(&again, id), code_sha(&r, id), "{id}");
+    }
+}
+
+#[test]
 fn unsupported_runtimes_fail_one_by_one_and_the_rest_builds() {
     let p = Project::empty();
     let mut t = String::from("Transform: AWS::Serverless-2016-10-31\nResources:\n");

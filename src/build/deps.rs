@@ -133,6 +133,7 @@ impl KeyBuilder {
                 gitignore: true,
                 extra_excludes: vec!["node_modules".into(), "build".into(), "*.egg-info".into()],
                 follow_external_symlinks: false,
+                skip_dirs: Vec::new(),
             };
             let tree = fingerprint::hash_entries(&fingerprint::walk(path, &opts)?, 1)?;
             self.bytes(&label, &tree.digest);

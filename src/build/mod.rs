@@ -51,11 +51,13 @@ pub enum BuildError {
 impl BuildError {
     /// A file changed between fingerprinting and packing: worth one more try.
     pub fn is_race(&self) -> bool {
-        matches!(
-            self,
-            BuildError::Package(PackageError::Changed { .. } | PackageError::Read { .. })
-                | BuildError::Fingerprint(FingerprintError::Vanished { .. })
-        )
+        match self {
+            BuildError::Package(PackageError::Changed { .. })
+            | BuildError::Fingerprint(FingerprintError::Vanished { .. }) => true,
+            // Gone since it was listed; a permission problem stays one however often it is read.
+            BuildError::Package(PackageError::Read { source, .. }) => source.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
     }
 }
 
@@ -72,6 +74,9 @@ pub struct Target {
     /// A custom runtime's code packed as is: Lambda runs its `bootstrap`, so one must be
     /// there, executable (unless a layer may bring it).
     pub needs_bootstrap: bool,
+    /// Directories under the source that are other resources' code (a function's layers):
+    /// relative paths, left out of the walk.
+    pub skip_dirs: Vec<String>,
 }
 
 impl Target {
@@ -97,6 +102,7 @@ impl Target {
             method,
             properties: res.build.properties.clone(),
             needs_bootstrap,
+            skip_dirs: Vec::new(),
         })
     }
 
@@ -119,6 +125,7 @@ impl Target {
             gitignore,
             extra_excludes: extra.iter().map(|s| s.to_string()).collect(),
             follow_external_symlinks,
+            skip_dirs: self.skip_dirs.clone(),
         }
     }
 }
@@ -343,6 +350,7 @@ impl Builder {
             gitignore: false,
             extra_excludes: Vec::new(),
             follow_external_symlinks: self.follow_external_symlinks,
+            skip_dirs: Vec::new(),
         };
         let files = fingerprint::walk(out, &opts)?;
         if files.is_empty() {
@@ -443,6 +451,7 @@ fn add_tree(entries: &mut BTreeMap<String, PackEntry>, dir: &Path, prefix: &str)
         gitignore: false,
         extra_excludes: Vec::new(),
         follow_external_symlinks: true,
+        skip_dirs: Vec::new(),
     };
     for f in fingerprint::walk(dir, &opts)? {
         let rel = format!("{prefix}{}", f.rel);

@@ -114,6 +114,7 @@ pub fn install(ctx: &DepsContext, plan: &Plan) -> Result<Deps, BuildError> {
             gitignore: false,
             extra_excludes: Vec::new(),
             follow_external_symlinks: false,
+            skip_dirs: Vec::new(),
         };
         let files = fingerprint::walk(&modules, &opts)
             .map_err(|e| BuildError::Deps(format!("npm's install for {} cannot be packed: {e}", manifest.display())))?;

@@ -164,6 +164,16 @@ fn build_wheel(python: &str, tmp: &Path, wheels: &Path, spec: &str) -> Result<Ve
     Ok(list(wheels).into_iter().filter(|w| !before.contains(w)).collect())
 }
 
+/// A requirements line that says where packages come from (an index, links, trusted hosts).
+fn is_index_option(line: &str) -> bool {
+    let first = strip_comment(line).split_whitespace().next().unwrap_or("");
+    let flag = first.split_once('=').map_or(first, |(f, _)| f);
+    matches!(
+        flag,
+        "-i" | "--index-url" | "--extra-index-url" | "--no-index" | "-f" | "--find-links" | "--trusted-host" | "--pre"
+    )
+}
+
 fn list(dir: &Path) -> HashSet<PathBuf> {
     fs::read_dir(dir).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default()
 }
@@ -176,6 +186,7 @@ fn copy_package(from: &Path, to: &Path, project_root: &Path) -> Result<(), Build
         gitignore: true,
         extra_excludes: vec!["build".into(), "*.egg-info".into()],
         follow_external_symlinks: false,
+        skip_dirs: Vec::new(),
     };
     for f in fingerprint::walk(from, &opts)? {
         let dst = to.join(&f.rel);
@@ -264,8 +275,27 @@ fn pip_install(
             // Published only as source: build it here; a pure-Python wheel installs anywhere.
             Some(spec) if !built_from_source.contains(&spec) => {
                 tracing::info!(package = %spec, "no wheel for Lambda's platform; building it from source");
-                if build_wheel(&python, tmp, &wheels, &spec).is_err() {
-                    return Err(no_wheel(req, &spec, runtime, arch));
+                // From the same index and links the requirements name, as pip would.
+                let source_req = tmp.join(format!("source-{}.txt", built_from_source.len()));
+                let mut text: Vec<&str> = lines.iter().map(String::as_str).filter(|l| is_index_option(l)).collect();
+                text.push(&spec);
+                fs::write(&source_req, text.join("\n") + "\n").map_err(|e| BuildError::Io {
+                    what: format!("cannot write {}", source_req.display()),
+                    source: e,
+                })?;
+                match build_wheel(&python, tmp, &wheels, &format!("--requirement={}", source_req.display())) {
+                    Ok(_) => {}
+                    // Not even a source distribution: a typo, or a version that does not exist.
+                    Err(BuildError::Command { output, .. })
+                        if output.contains("No matching distribution found")
+                            || output.contains("Could not find a version that satisfies") =>
+                    {
+                        return Err(BuildError::Deps(format!(
+                            "{}: `{spec}` is not on the package index (pip finds no version of it at all); check its name and version",
+                            req.display()
+                        )));
+                    }
+                    Err(_) => return Err(no_wheel(req, &spec, runtime, arch)),
                 }
                 built_from_source.push(spec);
             }

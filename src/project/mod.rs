@@ -705,9 +705,14 @@ impl ResourceCtx<'_> {
         match self.resolve_local(key, raw) {
             Err(msg) => Code::Invalid(msg),
             Ok((path, m)) if m.is_dir() => Code::Dir(path),
-            Ok((path, _)) if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) => Code::Zip(path),
+            // A jar is a zip, and Lambda takes one as a Java function's code, as SAM does.
+            Ok((path, _))
+                if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip") || e.eq_ignore_ascii_case("jar")) =>
+            {
+                Code::Zip(path)
+            }
             Ok(_) => Code::Invalid(format!(
-                "{key} `{raw}` is a file, not a directory; point {key} at the directory holding the code (or at a .zip)"
+                "{key} `{raw}` is a file, not a directory; point {key} at the directory holding the code (or at a .zip or .jar)"
             )),
         }
     }
@@ -1052,6 +1057,26 @@ impl Project {
 
     pub fn layer(&self, id: &str) -> Option<&Layer> {
         self.layers.iter().find(|l| l.res.id == id)
+    }
+
+    /// The code directories of function `id`'s own local layers that lie inside `dir` (its
+    /// code), relative to it: a function's zip never carries its layers, which Lambda mounts
+    /// under /opt on their own.
+    pub fn layer_dirs_under(&self, id: &str, dir: &Path) -> Vec<String> {
+        let Some(f) = self.function(id) else { return Vec::new() };
+        f.layers
+            .iter()
+            .filter_map(|l| match l {
+                LayerRef::Local(layer) => self.layer(layer),
+                _ => None,
+            })
+            .filter_map(|l| match &l.res.code {
+                Code::Dir(p) => p.strip_prefix(dir).ok(),
+                _ => None,
+            })
+            .filter(|rel| !rel.as_os_str().is_empty())
+            .filter_map(|rel| rel.to_str().map(str::to_string))
+            .collect()
     }
 
     /// `ids` plus the local layers the functions among them use, since building a function
