@@ -221,16 +221,80 @@ fn custom_runtime_code_without_a_runnable_bootstrap_is_refused() {
 }
 
 #[test]
+fn each_shape_gone_wrong_says_what_and_how_to_fix_it() {
+    let base = "Transform: AWS::Serverless-2016-10-31\nResources:\n";
+    let fn_ = "  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: a.h, Runtime: python3.12}\n";
+    // Template-level: the command fails before building, naming the file and resource.
+    for (resource, want) in [
+        (
+            "  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: p, DefinitionUri: missing.yaml}\n",
+            "resource `Api`: DefinitionUri `missing.yaml` does not exist",
+        ),
+        (
+            "  Api:\n    Type: AWS::Serverless::Api\n    Properties: {StageName: p, DefinitionUri: api.d}\n",
+            "resource `Api`: DefinitionUri `api.d` is a directory",
+        ),
+        (
+            "  Child:\n    Type: AWS::Serverless::Application\n    Properties: {Location: child/missing.yaml}\n",
+            "resource `Child`: Location `child/missing.yaml` does not exist",
+        ),
+        (
+            "  Other:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: !If [Nope, src, src], Handler: a.h, Runtime: python3.12}\n",
+            "condition `Nope` is not defined; add it under Conditions",
+        ),
+    ] {
+        let p = Project::empty();
+        p.write("template.yaml", &format!("{base}{fn_}{resource}")).write("src/a.py", "");
+        fs::create_dir_all(p.path().join("api.d")).unwrap();
+        let run = p.lamb(&["build"]);
+        assert_eq!(run.code, 1, "{resource}: {}", run.all());
+        assert!(run.stderr.contains("template.yaml:") && run.stderr.contains(want), "{want}: {}", run.stderr);
+    }
+    // Resource-level: that resource fails with its fix, the rest still builds.
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        &format!(
+            "{base}{fn_}  NoCode:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: !Ref AWS::NoValue, Handler: a.h, Runtime: python3.12}}\n  EsLayer:\n    Type: AWS::Serverless::LayerVersion\n    Metadata: {{BuildMethod: esbuild}}\n    Properties: {{ContentUri: layer}}\n  PyLayer:\n    Type: AWS::Serverless::LayerVersion\n    Metadata: {{BuildMethod: python3.12}}\n    Properties: {{ContentUri: pylayer}}\n  Node:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: node, Handler: index.h, Runtime: nodejs20.x}}\n"
+        ),
+    )
+    .write("src/a.py", "")
+    .write("layer/x.js", "")
+    .write("pylayer/requirements.txt", "requests[\n")
+    .write("node/index.js", "")
+    .write("node/package.json", "{\"dependencies\": {\"lamb-test-no-such-package-x\": \"9.9.9\"}}\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(status_of(&r, "Fn"), "built");
+    for (id, want) in [
+        ("NoCode", "CodeUri comes to nothing (AWS::NoValue)"),
+        ("EsLayer", "build a layer with BuildMethod nodejs20.x"),
+        ("PyLayer", "pip could not install"),
+        ("Node", "fix package.json"),
+    ] {
+        assert_eq!(status_of(&r, id), "failed", "{id}");
+        let msg = resource(&r, id)["message"].as_str().unwrap();
+        assert!(msg.contains(want), "{id}: {msg}");
+    }
+    let msg = resource(&r, "Node")["message"].as_str().unwrap();
+    assert!(msg.contains("lamb-test-no-such-package-x") && msg.contains("node/package.json"), "{msg}");
+}
+
+#[test]
 fn other_globals_sections_and_tooling_metadata_parse() {
     let p = Project::empty();
     p.write(
         "template.yaml",
-        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nDescription: tooling keys\nMetadata:\n  AWS::ServerlessRepo::Application: {Name: app, Author: me}\n  cfn-lint: {config: {ignore_checks: [W3002]}}\nGlobals:\n  Api: {Cors: \"'*'\"}\n  HttpApi: {CorsConfiguration: {AllowOrigins: ['*']}}\n  LayerVersion: {PublishLambdaVersion: true}\n  Function: {Runtime: python3.12, Timeout: 5}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Metadata: {SamResourceId: Fn, 'aws:cdk:path': x}\n    Properties:\n      CodeUri: src\n      Handler: a.h\n      Environment:\n        Variables:\n          T: {Ref: AWS::StackName}\n          U: {'Fn::GetAtt': [Table, Arn]}\n          V: {'Fn::Sub': ['${A}-${B}', {A: x, B: {Ref: AWS::Region}}]}\n  Table:\n    Type: AWS::Serverless::SimpleTable\n",
+        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nDescription: tooling keys\nMetadata:\n  AWS::ServerlessRepo::Application: {Name: app, Author: me}\n  cfn-lint: {config: {ignore_checks: [W3002]}}\nGlobals:\n  Api: {Cors: \"'*'\"}\n  HttpApi: {CorsConfiguration: {AllowOrigins: ['*']}}\n  LayerVersion: {PublishLambdaVersion: true, CompatibleArchitectures: [arm64]}\n  Function: {Runtime: python3.12, Timeout: 5}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Metadata: {SamResourceId: Fn, 'aws:cdk:path': x}\n    Properties:\n      CodeUri: src\n      Handler: a.h\n      Environment:\n        Variables:\n          T: {Ref: AWS::StackName}\n          U: {'Fn::GetAtt': [Table, Arn]}\n          V: {'Fn::Sub': ['${A}-${B}', {A: x, B: {Ref: AWS::Region}}]}\n  Table:\n    Type: AWS::Serverless::SimpleTable\n  Layer:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: src}\n",
     )
     .write("src/a.py", "");
     let run = p.lamb(&["validate"]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(run.stdout.contains("function Fn"), "{}", run.stdout);
+    // Globals.LayerVersion reaches the layers: built for the architecture it names.
+    let run = p.lamb(&["validate", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["layers"][0]["architecture"], "arm64", "{v}");
 }
 
 mod cloud {

@@ -721,7 +721,9 @@ impl ResourceCtx<'_> {
     fn code_location(&self, props: &Value, key: &str, problems: &mut Problems) -> Option<Code> {
         let raw = props.get(key)?;
         match self.scope.eval(raw) {
-            Ok(None) => None,
+            Ok(None) => Some(Code::Invalid(format!(
+                "{key} comes to nothing (AWS::NoValue) with these parameters and conditions; give it a path for every case"
+            ))),
             Ok(Some(Value::Map(m))) if m.contains_key("Bucket") || m.contains_key("S3Bucket") => {
                 let bucket =
                     m.get("Bucket").or_else(|| m.get("S3Bucket")).and_then(Value::scalar_string).unwrap_or_default();
