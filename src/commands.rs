@@ -386,24 +386,9 @@ pub fn invoke(args: InvokeArgs) -> Result<(), Error> {
         let name = physical.get(&id).ok_or_else(|| {
             Error::Failed(format!("function {id} is not in stack {}; deploy it with `lamb deploy`", ctx.cfg.stack_name))
         })?;
-        let out = aws
-            .lambda
-            .invoke()
-            .function_name(name)
-            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
-            .log_type(aws_sdk_lambda::types::LogType::Tail)
-            .send()
-            .await
-            .map_err(|e| aws.err("Invoke", e))?;
-        let log = out.log_result().map(|l| {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD
-                .decode(l)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
-        });
-        let body = out.payload().map(|p| String::from_utf8_lossy(p.as_ref()).into_owned()).unwrap_or_default();
-        Ok::<_, Error>((out.status_code(), out.function_error().map(str::to_string), body, log))
+        let out =
+            crate::aws::lambda::LambdaApi::new(aws.lambda.clone(), aws.profile.clone()).invoke(name, payload).await?;
+        Ok::<_, Error>((out.status, out.function_error, out.payload, out.log_tail))
     })?;
     if args.output == Format::Json {
         let response: serde_json::Value =

@@ -166,7 +166,7 @@ pub async fn deploy(
     let cfn = crate::aws::cloudformation::CfnApi::new(aws.cfn.clone(), aws.profile.clone());
     let s3 = S3Api { client: aws.s3.clone(), profile: aws.profile.clone() };
     let stack = &cfg.stack_name;
-    let _lock = StackState::lock(lamb_dir, stack, &aws.region)?;
+    let _lock = StackState::lock(lamb_dir, stack, &aws.region).await?;
 
     // Refuse states CloudFormation would refuse, with the way out, before uploading anything.
     let existing = cfn.describe(stack).await?;

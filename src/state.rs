@@ -17,6 +17,13 @@ pub enum StateError {
     Read { path: PathBuf, source: io::Error },
     #[error("{}: cannot lock: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
+    #[error(
+        "{what} is still busy with another lamb{} after {} min; wait for it to finish, or stop it{}",
+        holder.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        waited.as_secs() / 60,
+        holder.map(|p| format!(" (`kill {p}`)")).unwrap_or_default()
+    )]
+    Busy { what: String, holder: Option<u32>, waited: std::time::Duration },
 }
 
 /// Writes `bytes` to `path` atomically, owner-only (state can name accounts and buckets).
@@ -78,13 +85,7 @@ impl Lock {
     /// Takes the lock, waiting for another holder if needed; `on_wait` is called once if so.
     pub fn acquire(path: &Path, on_wait: impl FnOnce()) -> Result<Lock, StateError> {
         let err = |source| StateError::Lock { path: path.to_path_buf(), source };
-        if let Some(dir) = path.parent() {
-            create_private_dir(dir).map_err(err)?;
-        }
-        let file = {
-            use std::os::unix::fs::OpenOptionsExt;
-            File::options().create(true).truncate(false).read(true).write(true).mode(0o600).open(path).map_err(err)?
-        };
+        let file = Self::open(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -93,7 +94,34 @@ impl Lock {
             }
             Err(fs::TryLockError::Error(e)) => return Err(err(e)),
         }
-        Ok(Lock { file })
+        Ok(Self::held(file))
+    }
+
+    /// Takes the lock if it is free; otherwise says which process holds it (when it said so).
+    pub fn try_acquire(path: &Path) -> Result<Result<Lock, Option<u32>>, StateError> {
+        let file = Self::open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Ok(Self::held(file))),
+            Err(fs::TryLockError::WouldBlock) => {
+                Ok(Err(fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok())))
+            }
+            Err(fs::TryLockError::Error(e)) => Err(StateError::Lock { path: path.to_path_buf(), source: e }),
+        }
+    }
+
+    fn open(path: &Path) -> Result<File, StateError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let err = |source| StateError::Lock { path: path.to_path_buf(), source };
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir).map_err(err)?;
+        }
+        File::options().create(true).truncate(false).read(true).write(true).mode(0o600).open(path).map_err(err)
+    }
+
+    /// The lock is ours: the file says who holds it, for those who wait.
+    fn held(mut file: File) -> Lock {
+        let _ = file.set_len(0).and_then(|()| write!(file, "{}", std::process::id()));
+        Lock { file }
     }
 }
 
@@ -132,6 +160,25 @@ mod tests {
         assert!(read_json::<serde_json::Value>(&p).unwrap().is_none());
         fs::write(&p, "{ torn").unwrap();
         assert!(read_json::<serde_json::Value>(&p).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stack_lock_held_too_long_names_its_holder_and_gives_up() {
+        let d = tempfile::tempdir().unwrap();
+        let first = StackState::lock(d.path(), "app", "eu-west-1").await.unwrap();
+        let started = std::time::Instant::now();
+        let err = StackState::lock_within(d.path(), "app", "eu-west-1", std::time::Duration::from_millis(300))
+            .await
+            .err()
+            .expect("the second lock must not be taken while the first is held");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+        let me = std::process::id();
+        assert!(matches!(err, StateError::Busy { holder: Some(p), .. } if p == me), "{err}");
+        assert!(err.to_string().contains(&format!("stack app is still busy with another lamb (pid {me})")), "{err}");
+        assert!(err.to_string().contains(&format!("`kill {me}`")), "{err}");
+        // Released: the next taker gets it at once.
+        drop(first);
+        StackState::lock_within(d.path(), "app", "eu-west-1", std::time::Duration::ZERO).await.unwrap();
     }
 
     #[test]
@@ -266,10 +313,36 @@ impl StackState {
         write_json(&Self::path(lamb_dir, &self.stack_name, &self.region), self)
     }
 
-    /// Takes the stack's lock (waiting for another lamb deploying or syncing it).
-    pub fn lock(lamb_dir: &Path, stack: &str, region: &str) -> Result<Lock, StateError> {
+    /// Takes the stack's lock, waiting (up to [`STACK_LOCK_WAIT`]) for another lamb deploying
+    /// or syncing it: the watch daemon in the middle of a deploy, say.
+    pub async fn lock(lamb_dir: &Path, stack: &str, region: &str) -> Result<Lock, StateError> {
+        Self::lock_within(lamb_dir, stack, region, STACK_LOCK_WAIT).await
+    }
+
+    pub async fn lock_within(
+        lamb_dir: &Path,
+        stack: &str,
+        region: &str,
+        limit: std::time::Duration,
+    ) -> Result<Lock, StateError> {
         let path = lamb_dir.join("stacks").join(format!("{region}--{stack}.lock"));
-        Lock::acquire(&path, || tracing::info!(stack, "waiting for another lamb working on this stack"))
+        let started = tokio::time::Instant::now();
+        let mut told = false;
+        loop {
+            let holder = match Lock::try_acquire(&path)? {
+                Ok(lock) => return Ok(lock),
+                Err(holder) => holder,
+            };
+            if !told {
+                told = true;
+                let pid = holder.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+                tracing::warn!(stack, pid, "waiting for another lamb deploying or syncing this stack");
+            }
+            if started.elapsed() >= limit {
+                return Err(StateError::Busy { what: format!("stack {stack}"), holder, waited: limit });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Forgets everything recorded for another account's stack of the same name.
@@ -290,6 +363,10 @@ impl StackState {
         }
     }
 }
+
+/// How long a command waits for another lamb working on the same stack: longer than most
+/// CloudFormation deploys take.
+pub const STACK_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {

@@ -317,7 +317,7 @@ pub async fn run(
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
     let stack = cfg.stack_name.clone();
-    let _lock = StackState::lock(lamb_dir, &stack, &aws.region)?;
+    let _lock = StackState::lock(lamb_dir, &stack, &aws.region).await?;
     let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
     let info = cfn.describe(&stack).await?;
     let no_tags = Vec::new();
@@ -757,6 +757,8 @@ impl<'a> Pusher<'a> {
         remote.extend(known);
         let limit = Arc::new(tokio::sync::Semaphore::new(self.jobs));
         let mut tasks = tokio::task::JoinSet::new();
+        // Functions with an update task that has not reported back.
+        let mut spawned = std::collections::BTreeSet::new();
         for id in targets {
             let selected = wanted(id);
             let built = if selected { report_of(report, id) } else { None };
@@ -815,6 +817,7 @@ impl<'a> Pusher<'a> {
                     let (this, limit, id) = (self.clone_parts(), limit.clone(), id.clone());
                     let artifact = if code { artifact } else { None };
                     let alias = self.aliases.get(&id).cloned();
+                    spawned.insert(id.clone());
                     tasks.spawn(async move {
                         let _permit = limit.acquire().await;
                         let t0 = Instant::now();
@@ -861,6 +864,7 @@ impl<'a> Pusher<'a> {
                     continue;
                 }
             };
+            spawned.remove(&it.id);
             if let Some(phys) = &it.physical {
                 match (&it.code_sha256, it.status) {
                     (Some(live), SyncStatus::Synced) => record(st, &it.id, phys, live, it.duration_ms, None),
@@ -873,6 +877,14 @@ impl<'a> Pusher<'a> {
                 }
             }
             items.push(it);
+        }
+        // A task that died (a bug) leaves its function unsynced: say so, never "all done".
+        for id in spawned {
+            items.push(ItemReport::failed(
+                &id,
+                Kind::Function,
+                "the update stopped unexpectedly (see the log); run the sync again".into(),
+            ));
         }
         items
     }

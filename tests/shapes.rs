@@ -197,10 +197,11 @@ fn custom_runtime_code_without_a_runnable_bootstrap_is_refused() {
     p.write("template.yaml", &t)
         .write("rust/Cargo.toml", "[package]\nname = \"f\"\n")
         .write("rust/src/main.rs", "fn main() {}\n")
-        .write("notexec/bootstrap", "#!/bin/sh\n")
         .write("built/bootstrap", "#!/bin/sh\n")
         .write("php/index.php", "<?php echo 1;\n");
-    fs::set_permissions(p.path().join("built/bootstrap"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(p.path().join("notexec")).unwrap();
+    fs::write(p.path().join("notexec/bootstrap"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(p.path().join("notexec/bootstrap"), fs::Permissions::from_mode(0o644)).unwrap();
     let (r, run) = p.build_json(&[]);
     assert_eq!(run.code, 1, "{}", run.all());
     // Rust sources with no build: a zip of them would be a function that cannot start.
@@ -331,15 +332,11 @@ mod cloud {
     }
 
     fn project_with(template: &str) -> Project {
-        use std::os::unix::fs::PermissionsExt;
         let p = Project::empty();
         p.write("template.yaml", template)
             .write("api/openapi.yaml", API)
             .write("fn/bootstrap", "#!/bin/sh\necho 1\n")
             .write("canary/bootstrap", "#!/bin/sh\necho 1\n");
-        for f in ["fn/bootstrap", "canary/bootstrap"] {
-            fs::set_permissions(p.path().join(f), fs::Permissions::from_mode(0o755)).unwrap();
-        }
         p
     }
 

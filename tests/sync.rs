@@ -264,6 +264,19 @@ fn a_large_function_goes_through_s3() {
             .is_ok()
     });
     assert!(found, "the 60 MB zip was uploaded to S3 for UpdateFunctionCode");
+    // In parts (8 MiB each), not as one 60 MB request.
+    let object = format!("t-big/{sha256}.zip");
+    let calls: Vec<String> = emu
+        .raw_requests()
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.contains(&object)))
+        .map(|r| r["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let count = |a: &str| calls.iter().filter(|c| c.as_str() == a).count();
+    assert_eq!(count("CreateMultipartUpload"), 1, "{calls:?}");
+    assert_eq!(count("UploadPart"), 8, "{calls:?}");
+    assert_eq!(count("CompleteMultipartUpload"), 1, "{calls:?}");
+    assert_eq!(count("PutObject"), 0, "{calls:?}");
 }
 
 #[test]
@@ -346,6 +359,9 @@ fn failed_deploys_report_reasons_and_a_rolled_back_stack_says_how_to_recover() {
     let run = p.lamb_env(&["deploy", "--stack-name", "t-fail", "--resolve-s3"], &emu.env());
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("deploy of stack t-fail failed: the stack is ROLLBACK_COMPLETE"), "{}", run.stderr);
+    // The events as they came, and the failed resource's reason at the end.
+    assert!(run.all().contains("CREATE_FAILED") && run.all().contains("ROLLBACK_IN_PROGRESS"), "{}", run.all());
+    assert!(run.stderr.contains("The role defined for the function cannot be assumed by Lambda"), "{}", run.stderr);
     let run = p.lamb_env(&["deploy", "--stack-name", "t-fail", "--resolve-s3"], &emu.env());
     assert_eq!(run.code, 1);
     assert!(
@@ -608,4 +624,118 @@ fn many_functions_are_read_with_list_functions_and_only_changed_ones_pushed() {
     assert_eq!(reads("UpdateFunctionCode"), 1, "{requests:?}");
     let writes = emu.writes();
     assert_eq!(writes.len(), 1, "only the changed function is written: {writes:?}");
+}
+
+#[test]
+fn a_profile_with_its_own_endpoint_and_region_works_like_the_environment() {
+    // No AWS_ENDPOINT_URL, no AWS_REGION: the named profile in the config file gives the
+    // emulator's endpoint (S3 then goes path-style on it), the region and the keys.
+    let emu = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    fs::write(
+        &config,
+        format!(
+            "[profile emu]\nregion = us-east-1\nendpoint_url = {}\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+            // A host name, not an IP address, for which S3 would default to `bucket.localhost`.
+            emu.env().iter().find(|(k, _)| *k == "AWS_ENDPOINT_URL").unwrap().1.replace("127.0.0.1", "localhost")
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ];
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--profile", "emu", "--stack-name", "t-profile", "--resolve-s3"], &env);
+    assert_eq!(run.code, 0, "{}", run.all());
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// via profile\n"));
+    let run = p.lamb_env(&["sync", "--profile", "emu", "--yes", "--stack-name", "t-profile"], &env);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let (built, _) = p.build_json(&["-r", "HelloNode"]);
+    assert_eq!(sha_of(&functions(emu, "t-profile"), "HelloNode"), code_sha(&built, "HelloNode"));
+    // The same profile without its keys: one clear error naming it.
+    fs::write(&config, "[profile emu]\nregion = us-east-1\n").unwrap();
+    let run = p.lamb_env(&["sync", "--profile", "emu", "--yes", "--stack-name", "t-profile"], &env);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("no usable AWS credentials (profile `emu`)"), "{}", run.stderr);
+}
+
+/// Runs `lamb ARGS` in `p` on a terminal (`script`), typing `input` at it.
+fn on_terminal(p: &Project, args: &str, env: &[(&str, String)], input: &str) -> (bool, String) {
+    use std::io::Write as _;
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &format!("{} {args}", lamb_bin()), "/dev/null"])
+        .current_dir(p.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    // Typed once lamb asks (script hands it to the terminal; lamb reads it after the prompt).
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn deploy_shows_the_change_set_and_the_events_and_asks_when_told_to() {
+    let emu = emulator();
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-show"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let all = run.all();
+    assert!(all.contains("packaging 5 artifact(s) to s3://"), "{all}");
+    assert!(all.contains("change set for t-show:"), "{all}");
+    for (id, ty) in [
+        ("HelloNode", "AWS::Lambda::Function"),
+        ("SharedLayer", "AWS::Lambda::LayerVersion"),
+        ("ServerlessRestApi", "AWS::ApiGateway::RestApi"),
+    ] {
+        assert!(
+            all.lines().any(|l| l.trim_start().starts_with("Add") && l.contains(id) && l.contains(ty)),
+            "{id}: {all}"
+        );
+    }
+    assert!(all.lines().any(|l| l.contains("CREATE_COMPLETE") && l.contains("t-show")), "{all}");
+    assert!(all.contains("deployed stack t-show: CREATE_COMPLETE"), "{all}");
+
+    // --confirm-changeset: a "no" on the terminal deploys nothing; without a terminal it says
+    // it needs one.
+    p.write(
+        "template.yaml",
+        &p.read("template.yaml").replace("GREETING: !Ref Greeting", "GREETING: !Ref Greeting\n        ASKED: \"yes\""),
+    );
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-show", "--confirm-changeset"], &emu.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("--confirm-changeset needs a terminal"), "{}", run.stderr);
+    let (ok, text) = on_terminal(&p, "deploy --stack-name t-show --confirm-changeset", &emu.env(), "n\n");
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("Modify")
+            && text.contains("HelloNode")
+            && text.contains("Deploy this change set to stack t-show? [y/N]"),
+        "{text}"
+    );
+    assert!(text.contains("the change set was not confirmed; nothing was deployed"), "{text}");
+    assert!(
+        !env_of(&functions(emu, "t-show"), "HelloNode").iter().any(|(k, _)| k == "ASKED"),
+        "declined: nothing deployed"
+    );
+    let (ok, text) = on_terminal(&p, "deploy --stack-name t-show --confirm-changeset", &emu.env(), "y\n");
+    assert!(ok, "{text}");
+    assert!(text.contains("UPDATE_COMPLETE"), "{text}");
+    assert!(env_of(&functions(emu, "t-show"), "HelloNode").contains(&("ASKED".into(), "yes".into())));
+
+    // Code already in S3 under its hash is not uploaded again.
+    p.write("template.yaml", &p.read("template.yaml").replace("ASKED: \"yes\"", "ASKED: \"again\""));
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-show", "-o", "json"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["uploaded"], 0, "{v}");
+    assert_eq!(v["already_uploaded"], 5, "{v}");
 }

@@ -147,12 +147,19 @@ impl LambdaApi {
     /// CodeSha256 Lambda reports afterwards.
     pub async fn update_code(&self, name: &str, code: &CodeSource) -> Result<String, AwsError> {
         self.settle_and_retry(name, "UpdateFunctionCode", || async {
-            let mut req = self.client.update_function_code().function_name(name);
-            req = match code {
-                CodeSource::Zip(bytes) => req.zip_file(Blob::new(bytes.clone())),
-                CodeSource::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key),
+            let req = self.client.update_function_code().function_name(name);
+            let sent = match code {
+                CodeSource::Zip(bytes) => {
+                    let timeouts = super::upload_timeouts(bytes.len() as u64);
+                    req.zip_file(Blob::new(bytes.clone()))
+                        .customize()
+                        .config_override(aws_sdk_lambda::config::Builder::default().timeout_config(timeouts))
+                        .send()
+                        .await
+                }
+                CodeSource::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key).send().await,
             };
-            req.send().await.map(|_| ()).map_err(|e| self.err("UpdateFunctionCode", e))
+            sent.map(|_| ()).map_err(|e| self.err("UpdateFunctionCode", e))
         })
         .await?;
         Ok(self.wait_updated(name, UPDATE_TIMEOUT).await?.code_sha256)
@@ -197,10 +204,66 @@ impl LambdaApi {
         if let Some(a) = architecture {
             req = req.compatible_architectures(Architecture::from(a));
         }
-        let out = req.send().await.map_err(|e| self.err("PublishLayerVersion", e))?;
+        let bytes = match code {
+            CodeSource::Zip(b) => b.len() as u64,
+            CodeSource::S3 { .. } => 0,
+        };
+        let out = req
+            .customize()
+            .config_override(aws_sdk_lambda::config::Builder::default().timeout_config(super::upload_timeouts(bytes)))
+            .send()
+            .await
+            .map_err(|e| self.err("PublishLayerVersion", e))?;
         out.layer_version_arn()
             .map(str::to_string)
             .ok_or_else(|| AwsError::Failed(format!("PublishLayerVersion for {layer_name} returned no version ARN")))
+    }
+}
+
+/// What an invocation returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoked {
+    pub status: i32,
+    pub function_error: Option<String>,
+    pub payload: String,
+    /// The last 4 KB of the function's log (`LogType: Tail`), decoded.
+    pub log_tail: Option<String>,
+}
+
+/// A function may run for 15 minutes before it answers.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(15 * 60 + 30);
+
+impl LambdaApi {
+    /// Invokes the function once and waits for its answer. Never retried: a retry after a
+    /// lost answer would run the function (and its side effects) again.
+    pub async fn invoke(&self, name: &str, payload: Vec<u8>) -> Result<Invoked, AwsError> {
+        let once = aws_sdk_lambda::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(aws_config::timeout::TimeoutConfig::builder().read_timeout(INVOKE_TIMEOUT).build());
+        let out = self
+            .client
+            .invoke()
+            .function_name(name)
+            .payload(Blob::new(payload))
+            .log_type(aws_sdk_lambda::types::LogType::Tail)
+            .customize()
+            .config_override(once)
+            .send()
+            .await
+            .map_err(|e| self.err("Invoke", e))?;
+        let log_tail = out.log_result().map(|l| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(l)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        });
+        Ok(Invoked {
+            status: out.status_code(),
+            function_error: out.function_error().map(str::to_string),
+            payload: out.payload().map(|p| String::from_utf8_lossy(p.as_ref()).into_owned()).unwrap_or_default(),
+            log_tail,
+        })
     }
 }
 

@@ -27,6 +27,20 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_secs(5))
 }
 
+/// How long a request may take to be sent and answered when it carries `bytes`: the
+/// client's minute, plus the upload over a slow link (200 KB/s), so a large zip on a
+/// hotel network is not cut off and sent again.
+pub fn upload_timeouts(bytes: u64) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT + Duration::from_millis(bytes / 200))
+        .build()
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Until the first byte of an answer: AWS answers in well under a second, an emulator too.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     #[error(
@@ -194,10 +208,7 @@ impl Aws {
     /// overrides. No network call is made here.
     pub async fn connect(opts: &AwsOptions) -> Result<Aws, AwsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .read_timeout(Duration::from_secs(60))
-                .build(),
+            TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).read_timeout(READ_TIMEOUT).build(),
         );
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
@@ -207,7 +218,7 @@ impl Aws {
         }
         let config = loader.load().await;
         let region = config.region().map(|r| r.to_string()).ok_or(AwsError::NoRegion)?;
-        let s3_endpoint = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+        let s3_endpoint = s3_endpoint(&config);
         let s3_conf = aws_sdk_s3::config::Builder::from(&config).force_path_style(s3_endpoint.is_some()).build();
         Ok(Aws {
             lambda: aws_sdk_lambda::Client::new(&config),
@@ -232,9 +243,27 @@ impl Aws {
     pub fn s3_url(&self, bucket: &str, key: &str) -> String {
         match &self.s3_endpoint {
             Some(ep) => format!("{}/{bucket}/{key}", ep.trim_end_matches('/')),
+            // China's regions have their own domain.
+            None if self.region.starts_with("cn-") => {
+                format!("https://{bucket}.s3.{}.amazonaws.com.cn/{key}", self.region)
+            }
             None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
         }
     }
+}
+
+/// The S3 endpoint when one is configured (an emulator, LocalStack, a proxy): S3's own
+/// variable, else the global endpoint the SDK resolved (from AWS_ENDPOINT_URL or the profile's
+/// `endpoint_url`), unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS says to use AWS's own.
+fn s3_endpoint(config: &aws_config::SdkConfig) -> Option<String> {
+    let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    if ignore {
+        return None;
+    }
+    std::env::var("AWS_ENDPOINT_URL_S3")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| config.endpoint_url().map(str::to_string))
 }
 
 /// Polls with a delay that starts small and grows, so fast operations finish fast and slow ones

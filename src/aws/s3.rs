@@ -8,9 +8,12 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CompletedMultipartUpload, Comp
 
 use super::{AwsError, sdk_error};
 
-/// Files above this go up in parts.
-pub const MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
-const PART_SIZE: u64 = 16 * 1024 * 1024;
+/// Files above this go up in parts, several at a time (as the AWS CLI does, with its 8 MB
+/// threshold): a lost connection costs one part, not the whole file.
+pub const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+const PART_SIZE: u64 = 8 * 1024 * 1024;
+/// Parts in flight at once.
+const PART_UPLOADS: usize = 4;
 
 #[derive(Clone)]
 pub struct S3Api {
@@ -67,6 +70,8 @@ impl S3Api {
             .bucket(bucket)
             .key(key)
             .body(body)
+            .customize()
+            .config_override(aws_sdk_s3::config::Builder::default().timeout_config(super::upload_timeouts(size)))
             .send()
             .await
             .map_err(|e| self.err("PutObject", e))?;
@@ -85,34 +90,28 @@ impl S3Api {
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         let result = async {
             let mut parts = Vec::new();
+            let mut running = tokio::task::JoinSet::new();
             let mut offset = 0;
             let mut number = 1;
-            while offset < size {
-                let len = PART_SIZE.min(size - offset);
-                let body = ByteStream::read_from()
-                    .path(path)
-                    .offset(offset)
-                    .length(aws_sdk_s3::primitives::Length::Exact(len))
-                    .build()
-                    .await
-                    .map_err(|e| AwsError::Failed(format!("cannot read {}: {e}", path.display())))?;
-                let out = self
-                    .client
-                    .upload_part()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .part_number(number)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| self.err("UploadPart", e))?;
-                parts.push(
-                    CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build(),
-                );
-                offset += len;
-                number += 1;
+            while offset < size || !running.is_empty() {
+                if offset < size && running.len() < PART_UPLOADS {
+                    let len = PART_SIZE.min(size - offset);
+                    let (api, bucket, key, upload_id, path) =
+                        (self.clone(), bucket.to_string(), key.to_string(), upload_id.clone(), path.to_path_buf());
+                    running.spawn(async move {
+                        api.upload_part(&bucket, &key, &upload_id, &path, number, offset, len).await
+                    });
+                    offset += len;
+                    number += 1;
+                    continue;
+                }
+                match running.join_next().await {
+                    Some(Ok(part)) => parts.push(part?),
+                    Some(Err(e)) => return Err(AwsError::Failed(format!("a part upload of {key} stopped: {e}"))),
+                    None => {}
+                }
             }
+            parts.sort_by_key(|p: &CompletedPart| p.part_number());
             self.client
                 .complete_multipart_upload()
                 .bucket(bucket)
@@ -129,6 +128,40 @@ impl S3Api {
             let _ = self.client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await;
         }
         result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        path: &Path,
+        number: i32,
+        offset: u64,
+        len: u64,
+    ) -> Result<CompletedPart, AwsError> {
+        let body = ByteStream::read_from()
+            .path(path)
+            .offset(offset)
+            .length(aws_sdk_s3::primitives::Length::Exact(len))
+            .build()
+            .await
+            .map_err(|e| AwsError::Failed(format!("cannot read {}: {e}", path.display())))?;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(body)
+            .customize()
+            .config_override(aws_sdk_s3::config::Builder::default().timeout_config(super::upload_timeouts(len)))
+            .send()
+            .await
+            .map_err(|e| self.err("UploadPart", e))?;
+        Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build())
     }
 
     /// Creates `bucket` in `region` unless it exists. Returns whether it created it.

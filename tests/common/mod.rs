@@ -40,10 +40,16 @@ impl Project {
         self.dir.path()
     }
 
+    /// Writes a file; one named `bootstrap` is made executable, as a custom runtime's build
+    /// leaves it (Lambda refuses to start one that is not).
     pub fn write(&self, rel: &str, text: &str) -> &Self {
         let p = self.path().join(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
+        fs::write(&p, text).unwrap();
+        if p.file_name().is_some_and(|n| n == "bootstrap") {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
         self
     }
 

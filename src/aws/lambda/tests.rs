@@ -161,3 +161,37 @@ fn layer_base_strips_the_version() {
     assert_eq!(layer_base("arn:aws:lambda:us-east-1:1:layer:shared:12"), "arn:aws:lambda:us-east-1:1:layer:shared");
     assert_eq!(layer_base("arn:aws:lambda:us-east-1:1:layer:shared"), "arn:aws:lambda:us-east-1:1:layer:shared");
 }
+
+const INVOKE: &str = "/2015-03-31/functions/f/invocations";
+
+#[tokio::test]
+async fn invoke_returns_the_answer_and_the_decoded_log_tail() {
+    use base64::Engine as _;
+    let tail = base64::engine::general_purpose::STANDARD.encode("START RequestId: 1\nboom\nEND RequestId: 1\n");
+    let answer = http::Response::builder()
+        .status(200)
+        .header("X-Amz-Function-Error", "Unhandled")
+        .header("X-Amz-Log-Result", tail)
+        .body(SdkBody::from(r#"{"errorMessage":"boom"}"#))
+        .unwrap();
+    let (api, http) = api(vec![ReplayEvent::new(req("POST", INVOKE), answer)]);
+    let out = api.invoke("f", b"{}".to_vec()).await.unwrap();
+    assert_eq!(out.status, 200);
+    assert_eq!(out.function_error.as_deref(), Some("Unhandled"));
+    assert_eq!(out.payload, r#"{"errorMessage":"boom"}"#);
+    assert_eq!(out.log_tail.as_deref(), Some("START RequestId: 1\nboom\nEND RequestId: 1\n"));
+    let sent = http.actual_requests().next().unwrap();
+    assert_eq!(sent.headers().get("x-amz-log-type"), Some("Tail"));
+}
+
+#[tokio::test]
+async fn invoke_is_never_sent_twice() {
+    // A 503 after the function may have run: sending it again would run it again.
+    let (api, http) = api(vec![
+        ReplayEvent::new(req("POST", INVOKE), error(503, "ServiceException", "try later")),
+        ReplayEvent::new(req("POST", INVOKE), resp(200, "{}")),
+    ]);
+    let err = api.invoke("f", b"{}".to_vec()).await.unwrap_err();
+    assert_eq!(err.code(), Some("ServiceException"), "{err}");
+    assert_eq!(paths(&http), ["POST /2015-03-31/functions/f/invocations"]);
+}
