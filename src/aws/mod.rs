@@ -12,7 +12,6 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Attempts per call, including the first (standard retry mode: throttling, 5xx and
@@ -147,20 +146,35 @@ where
             AwsError::Service { op: op.to_string(), code, message, hint }
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            let detail = DisplayErrorContext(&err).to_string();
+            let detail = chain(&err);
             if detail.contains("credentials") || detail.contains("Credentials") {
                 return AwsError::Credentials { source_desc: credential_source(profile), detail: short(&detail) };
             }
             AwsError::Unreachable { op: op.to_string(), detail: short(&detail) }
         }
         _ => {
-            let detail = DisplayErrorContext(&err).to_string();
+            let detail = chain(&err);
             if detail.contains("credentials") || detail.contains("Credentials") {
                 return AwsError::Credentials { source_desc: credential_source(profile), detail: short(&detail) };
             }
             AwsError::Other { op: op.to_string(), detail: short(&detail) }
         }
     }
+}
+
+/// An error and its causes, each said once ("dispatch failure: io error: ... : Connection
+/// refused (os error 111)"), without the SDK's debug dump of the same.
+fn chain<E: std::error::Error>(err: &E) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let s = e.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cause = e.source();
+    }
+    parts.join(": ")
 }
 
 /// The SDK's error chains repeat themselves; keep them readable.
