@@ -739,3 +739,38 @@ fn deploy_shows_the_change_set_and_the_events_and_asks_when_told_to() {
     assert_eq!(v["uploaded"], 0, "{v}");
     assert_eq!(v["already_uploaded"], 5, "{v}");
 }
+
+#[test]
+fn outputs_give_each_api_its_own_stages() {
+    let emu = emulator();
+    let p = Project::empty();
+    let api = |id: &str, stage: &str, path: &str| {
+        format!(
+            "  {id}:\n    Type: AWS::Serverless::Api\n    Properties: {{StageName: {stage}}}\n  {id}Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn\n      Handler: index.handler\n      Runtime: nodejs20.x\n      Events:\n        Get: {{Type: Api, Properties: {{RestApiId: !Ref {id}, Path: {path}, Method: get}}}}\n"
+        )
+    };
+    p.write(
+        "template.yaml",
+        &format!(
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n{}{}",
+            api("Alpha", "alpha", "/a"),
+            api("Beta", "beta", "/b")
+        ),
+    )
+    .write("fn/index.js", "exports.handler = async () => 1;\n");
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-apis", "--resolve-s3"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = p.lamb_env(&["outputs", "--stack-name", "t-apis", "-o", "json"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut urls: Vec<(String, String)> = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (e["id"].as_str().unwrap().to_string(), e["url"].as_str().unwrap().rsplit('/').nth(1).unwrap().to_string())
+        })
+        .collect();
+    urls.sort();
+    assert_eq!(urls, [("Alpha".to_string(), "alpha".to_string()), ("Beta".to_string(), "beta".to_string())], "{v}");
+}

@@ -204,11 +204,24 @@ impl CfnApi {
 
     /// The template CloudFormation holds for `stack` as submitted (before transforms).
     pub async fn original_template(&self, stack: &str) -> Result<String, AwsError> {
+        self.template(stack, aws_sdk_cloudformation::types::TemplateStage::Original).await
+    }
+
+    /// The template as CloudFormation runs it: the SAM transform expanded.
+    pub async fn processed_template(&self, stack: &str) -> Result<String, AwsError> {
+        self.template(stack, aws_sdk_cloudformation::types::TemplateStage::Processed).await
+    }
+
+    async fn template(
+        &self,
+        stack: &str,
+        stage: aws_sdk_cloudformation::types::TemplateStage,
+    ) -> Result<String, AwsError> {
         let out = self
             .client
             .get_template()
             .stack_name(stack)
-            .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+            .template_stage(stage)
             .send()
             .await
             .map_err(|e| self.err("GetTemplate", e))?;
