@@ -774,3 +774,29 @@ fn outputs_give_each_api_its_own_stages() {
     urls.sort();
     assert_eq!(urls, [("Alpha".to_string(), "alpha".to_string()), ("Beta".to_string(), "beta".to_string())], "{v}");
 }
+
+#[test]
+fn an_update_lambda_does_not_report_back_fails_loudly_and_the_next_sync_pushes_again() {
+    // moto, for one, answers UpdateFunctionCode for a missing S3 key with 200 and an empty
+    // CodeSha256: lamb checks what Lambda runs after every update.
+    let emu = Emulator::start();
+    let proxy = common::faults::FaultProxy::start(&emu);
+    let p = deployed_example(&emu, "t-verify");
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// verify\n"));
+    // The read before the update is left alone; every answer after it claims other code.
+    proxy.add(serde_json::json!({"fault": "rewrite", "action": "GetFunctionConfiguration", "path": "HelloNode",
+        "skip": 1, "times": -1, "find": "\"CodeSha256\":\\s*\"[^\"]*\"", "replace": "\"CodeSha256\": \"\""}));
+    let run = p.lamb_env(&["sync", "--yes", "-r", "HelloNode", "--stack-name", "t-verify", "-o", "json"], &proxy.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let msg = item(&r, "HelloNode")["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("Lambda reports CodeSha256 ``") && msg.contains("the upload did not take"), "{msg}");
+    assert!(proxy.injected("rewrite") > 0);
+    // Not recorded as done: once Lambda answers truly, the next sync pushes it again.
+    proxy.clear();
+    let (r, run) = sync_json(&p, &emu, "t-verify", &["-r", "HelloNode"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let (built, _) = p.build_json(&["-r", "HelloNode"]);
+    assert_eq!(item(&r, "HelloNode")["code_sha256"], code_sha(&built, "HelloNode"));
+    assert_eq!(sha_of(&functions(&emu, "t-verify"), "HelloNode"), code_sha(&built, "HelloNode"));
+}

@@ -446,3 +446,70 @@ impl CfnApi {
 pub fn is_no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+    use aws_smithy_types::body::SdkBody;
+
+    fn page(members: &[(&str, &str, &str)], next: Option<&str>) -> http::Response<SdkBody> {
+        let members: String = members
+            .iter()
+            .map(|(l, p, t)| format!("<member><LogicalResourceId>{l}</LogicalResourceId><PhysicalResourceId>{p}</PhysicalResourceId><ResourceType>{t}</ResourceType><ResourceStatus>CREATE_COMPLETE</ResourceStatus><LastUpdatedTimestamp>2026-01-01T00:00:00Z</LastUpdatedTimestamp></member>"))
+            .collect();
+        let next = next.map(|n| format!("<NextToken>{n}</NextToken>")).unwrap_or_default();
+        let body = format!(
+            "<ListStackResourcesResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ListStackResourcesResult><StackResourceSummaries>{members}</StackResourceSummaries>{next}</ListStackResourcesResult></ListStackResourcesResponse>"
+        );
+        http::Response::builder().status(200).body(SdkBody::from(body)).unwrap()
+    }
+
+    fn req() -> http::Request<SdkBody> {
+        http::Request::builder().uri("https://cloudformation.us-east-1.amazonaws.com/").body(SdkBody::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn resources_follow_every_page_and_every_nested_stack() {
+        let child = "arn:aws:cloudformation:us-east-1:1:stack/app-Child-X/1";
+        let http = StaticReplayClient::new(vec![
+            ReplayEvent::new(req(), page(&[("Fn", "app-Fn-1", "AWS::Lambda::Function")], Some("page2"))),
+            ReplayEvent::new(req(), page(&[("Child", child, "AWS::CloudFormation::Stack")], None)),
+            ReplayEvent::new(req(), page(&[("Inner", "app-Inner-2", "AWS::Lambda::Function")], Some("c2"))),
+            ReplayEvent::new(req(), page(&[("Layer", "arn:layer:1", "AWS::Lambda::LayerVersion")], None)),
+        ]);
+        let conf = aws_sdk_cloudformation::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .http_client(http.clone())
+            .build();
+        let api = CfnApi::new(aws_sdk_cloudformation::Client::from_conf(conf), None);
+        let found: Vec<(String, String)> =
+            api.resources("app").await.unwrap().into_iter().map(|r| (r.logical_id, r.physical_id)).collect();
+        assert_eq!(
+            found,
+            [
+                ("Fn".to_string(), "app-Fn-1".to_string()),
+                ("Child".to_string(), child.to_string()),
+                ("Child/Inner".to_string(), "app-Inner-2".to_string()),
+                ("Child/Layer".to_string(), "arn:layer:1".to_string()),
+            ]
+        );
+        // Each page asked for with the token the last one gave, the nested stack by its ARN.
+        let bodies: Vec<String> = http
+            .actual_requests()
+            .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).into_owned())
+            .collect();
+        assert_eq!(bodies.len(), 4);
+        assert!(bodies[0].contains("StackName=app") && !bodies[0].contains("NextToken"), "{}", bodies[0]);
+        assert!(bodies[1].contains("StackName=app") && bodies[1].contains("NextToken=page2"), "{}", bodies[1]);
+        assert!(
+            bodies[2].contains("StackName=arn%3Aaws%3Acloudformation") && !bodies[2].contains("NextToken"),
+            "{}",
+            bodies[2]
+        );
+        assert!(bodies[3].contains("NextToken=c2"), "{}", bodies[3]);
+    }
+}
