@@ -185,6 +185,41 @@ struct Walker<'a> {
     out: Vec<FileEntry>,
 }
 
+/// Whether a path anywhere under `ignore_root` is ignored, checking every directory on the way
+/// down (git never looks inside an ignored directory); `base` holds `.git/info/exclude`.
+fn ignored_below(
+    ignore_root: &Path,
+    base: &[Gitignore],
+    target: &Path,
+    is_dir: bool,
+) -> Result<bool, FingerprintError> {
+    let Ok(rel) = target.strip_prefix(ignore_root) else { return Ok(false) };
+    let mut matchers: Vec<Gitignore> = gitignore_of(ignore_root)?.into_iter().collect();
+    let mut cur = ignore_root.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        cur.push(part);
+        let last = i + 1 == parts.len();
+        if matched(&matchers, &cur, !last || is_dir) || matched(base, &cur, !last || is_dir) {
+            return Ok(true);
+        }
+        if !last {
+            matchers.extend(gitignore_of(&cur)?);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether git would ignore `path` in the project at `project_root` (its `.gitignore` files from
+/// the work tree's top down, and `.git/info/exclude`), as the walk does. Unreadable or invalid
+/// ignore files count as ignoring nothing.
+pub fn gitignored(project_root: &Path, path: &Path, is_dir: bool) -> bool {
+    let root = ignore_root(project_root);
+    let base: Vec<Gitignore> =
+        build_ignore(&root, &root.join(".git/info/exclude")).ok().flatten().into_iter().collect();
+    ignored_below(&root, &base, path, is_dir).unwrap_or(false)
+}
+
 /// Lists the files of `dir`, sorted by relative path.
 pub fn walk(dir: &Path, opts: &WalkOptions) -> Result<Vec<FileEntry>, FingerprintError> {
     let canonical_root = opts.project_root.canonicalize().unwrap_or_else(|_| opts.project_root.clone());
@@ -238,24 +273,8 @@ impl Walker<'_> {
         matched(&self.ignores, path, is_dir) || matched(&self.base_ignores, path, is_dir)
     }
 
-    /// Whether a path anywhere under the ignore root is ignored, checking every directory on the
-    /// way down (git never looks inside an ignored directory).
     fn ignored_anywhere(&self, target: &Path, is_dir: bool) -> Result<bool, FingerprintError> {
-        let Ok(rel) = target.strip_prefix(&self.ignore_root) else { return Ok(false) };
-        let mut matchers: Vec<Gitignore> = gitignore_of(&self.ignore_root)?.into_iter().collect();
-        let mut cur = self.ignore_root.clone();
-        let parts: Vec<_> = rel.components().collect();
-        for (i, part) in parts.iter().enumerate() {
-            cur.push(part);
-            let last = i + 1 == parts.len();
-            if matched(&matchers, &cur, !last || is_dir) || matched(&self.base_ignores, &cur, !last || is_dir) {
-                return Ok(true);
-            }
-            if !last {
-                matchers.extend(gitignore_of(&cur)?);
-            }
-        }
-        Ok(false)
+        ignored_below(&self.ignore_root, &self.base_ignores, target, is_dir)
     }
 
     fn dir(&mut self, dir: &Path, rel: &str) -> Result<(), FingerprintError> {

@@ -404,3 +404,30 @@ fn a_change_that_falls_due_during_a_slow_pass_waits_without_spinning() {
         live_sha(&emu, "w-spin", "HelloNode") == want
     });
 }
+
+#[test]
+fn files_git_ignores_inside_a_function_start_no_pass() {
+    let (emu, p, d) = watched("w-ignored", &[]);
+    p.write(".gitignore", &(p.read(".gitignore") + "dist/\n*.log\n"));
+    let passes = |d: &Daemon| {
+        let run = d.lamb(&p, &["status", "-o", "json", "--stack-name", "w-ignored"]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+        v["daemon"]["passes"].as_u64().unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let before = passes(&d);
+    emu.clear_requests();
+    // A build tool writing its output, a test run writing logs, npm filling node_modules.
+    for i in 0..100 {
+        p.write(&format!("functions/hello_node/dist/bundle{i}.js"), "x");
+        p.write(&format!("functions/hello_node/node_modules/dep{i}/index.js"), "x");
+    }
+    p.write("functions/hello_python/debug.log", "x");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(passes(&d), before, "ignored files started a pass: {}", d.output());
+    assert!(emu.requests().is_empty(), "{:?}", emu.requests());
+    // The code itself still syncs.
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// real\n"));
+    let want = local_sha(&p, "HelloNode");
+    wait_until("the edit to be live", Duration::from_secs(20), || live_sha(&emu, "w-ignored", "HelloNode") == want);
+}

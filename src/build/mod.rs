@@ -107,7 +107,7 @@ impl Target {
     }
 
     /// Patterns left out of the source tree for this method, beyond the defaults.
-    fn walk_options(&self, project_root: &Path, follow_external_symlinks: bool) -> WalkOptions {
+    pub fn walk_options(&self, project_root: &Path, follow_external_symlinks: bool) -> WalkOptions {
         let (gitignore, extra): (bool, &[&str]) = match self.method {
             // SAM's python builder leaves out virtualenvs and tool caches.
             Method::Python { .. } => {

@@ -21,12 +21,23 @@ pub enum Target {
     Infra,
 }
 
+/// What a unit's build leaves out of its code directory beyond the default excludes: the
+/// same rules its fingerprint walk follows, so a change there is not a change to the unit.
+#[derive(Debug, Clone, Default)]
+struct Leaves {
+    /// `.gitignore` applies (not for prebuilt directories, which are packed as they are).
+    gitignore: bool,
+    /// The build method's own excludes (`node_modules`, `.venv`, ...), matched per component.
+    names: GlobSet,
+}
+
 /// The watch set and the rules that map paths to targets.
 #[derive(Debug, Clone)]
 pub struct Index {
     root: PathBuf,
-    /// Directories watched recursively, with the units whose code they hold.
-    dirs: Vec<(PathBuf, String)>,
+    /// Directories watched recursively, with the units whose code they hold and what of it
+    /// their builds leave out.
+    dirs: Vec<(PathBuf, String, Leaves)>,
     /// Single files, with what they affect (prebuilt zips → their unit; templates → infra).
     files: HashMap<PathBuf, Vec<Target>>,
     excludes: GlobSet,
@@ -46,9 +57,25 @@ impl Index {
     ) -> Index {
         let mut dirs = Vec::new();
         let mut files: HashMap<PathBuf, Vec<Target>> = HashMap::new();
-        for r in project.code_resources() {
+        for u in project.units() {
+            let r = u.res;
             match &r.code {
-                Code::Dir(d) => dirs.push((d.clone(), r.id.clone())),
+                Code::Dir(d) => {
+                    let leaves = match crate::build::Target::of(&u) {
+                        Ok(t) => {
+                            let opts = t.walk_options(&project.root, false);
+                            let mut b = GlobSetBuilder::new();
+                            for pat in &opts.extra_excludes {
+                                if let Ok(g) = Glob::new(pat) {
+                                    b.add(g);
+                                }
+                            }
+                            Leaves { gitignore: opts.gitignore, names: b.build().unwrap_or_else(|_| GlobSet::empty()) }
+                        }
+                        Err(_) => Leaves::default(),
+                    };
+                    dirs.push((d.clone(), r.id.clone(), leaves));
+                }
                 Code::Zip(z) => files.entry(z.clone()).or_default().push(Target::Unit(r.id.clone())),
                 _ => {}
             }
@@ -58,7 +85,7 @@ impl Index {
             for p in paths {
                 let p = p.canonicalize().unwrap_or_else(|_| p.clone());
                 if p.is_dir() {
-                    dirs.push((p, id.clone()));
+                    dirs.push((p, id.clone(), Leaves { gitignore: true, names: GlobSet::empty() }));
                 } else {
                     files.entry(p).or_default().push(Target::Unit(id.clone()));
                 }
@@ -92,7 +119,7 @@ impl Index {
 
     /// Directories to watch recursively (deduplicated, nested ones dropped).
     pub fn recursive(&self) -> Vec<PathBuf> {
-        let mut all: Vec<PathBuf> = self.dirs.iter().map(|(d, _)| d.clone()).collect();
+        let mut all: Vec<PathBuf> = self.dirs.iter().map(|(d, _, _)| d.clone()).collect();
         all.sort();
         all.dedup();
         let mut out: Vec<PathBuf> = Vec::new();
@@ -133,10 +160,20 @@ impl Index {
         if excluded {
             return out;
         }
-        for (dir, id) in &self.dirs {
-            if path.starts_with(dir) {
-                out.insert(Target::Unit(id.clone()));
+        let is_dir = path.is_dir();
+        let mut gitignored = None;
+        for (dir, id, leaves) in &self.dirs {
+            let Ok(inside) = path.strip_prefix(dir) else { continue };
+            if inside.components().any(|c| leaves.names.is_match(c.as_os_str())) {
+                continue;
             }
+            // What git ignores is not part of the build (a `dist/`, logs, a local venv).
+            if leaves.gitignore
+                && *gitignored.get_or_insert_with(|| crate::fingerprint::gitignored(&self.root, path, is_dir))
+            {
+                continue;
+            }
+            out.insert(Target::Unit(id.clone()));
         }
         out
     }
@@ -145,7 +182,7 @@ impl Index {
     pub fn units(&self) -> BTreeSet<String> {
         self.dirs
             .iter()
-            .map(|(_, id)| id.clone())
+            .map(|(_, id, _)| id.clone())
             .chain(self.files.values().flatten().filter_map(|t| match t {
                 Target::Unit(id) => Some(id.clone()),
                 Target::Infra => None,
@@ -358,6 +395,38 @@ mod tests {
             assert!(idx.classify(&root.join(ignored)).is_empty(), "{ignored}");
         }
         assert_eq!(units(&idx.classify(&root.join("src/b/keep.py"))), ["B"]);
+    }
+
+    #[test]
+    fn what_a_build_leaves_out_is_not_a_change() {
+        let (_d, p) = project(&[
+            (
+                "template.yaml",
+                "Transform: AWS::Serverless-2016-10-31\nResources:\n  Py:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: py, Runtime: python3.12, Handler: a.h}\n  Node:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: node, Runtime: nodejs20.x, Handler: a.h}\n  Pre:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: pre, Runtime: provided.al2023, Handler: bootstrap}\n",
+            ),
+            (".gitignore", "dist/\n*.log\n"),
+            ("py/a.py", ""),
+            ("py/.gitignore", "scratch.txt\n"),
+            ("node/a.js", ""),
+            ("pre/bootstrap", ""),
+        ]);
+        let root = p.root.clone();
+        let idx = Index::new(&p, &Default::default(), &[], &[]);
+        for ignored in [
+            "py/dist/out.py",
+            "py/run.log",
+            "py/scratch.txt",
+            "py/.venv/lib/site.py",
+            "node/node_modules/x/index.js",
+            "node/debug.log",
+        ] {
+            assert!(idx.classify(&root.join(ignored)).is_empty(), "{ignored}");
+        }
+        assert_eq!(units(&idx.classify(&root.join("py/a.py"))), ["Py"]);
+        assert_eq!(units(&idx.classify(&root.join("node/lib/x.js"))), ["Node"]);
+        // A prebuilt directory is packed as it is, gitignored build output included.
+        assert_eq!(units(&idx.classify(&root.join("pre/dist/bootstrap.bin"))), ["Pre"]);
+        assert_eq!(units(&idx.classify(&root.join("pre/app.log"))), ["Pre"]);
     }
 
     #[test]
