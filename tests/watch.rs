@@ -431,3 +431,164 @@ fn files_git_ignores_inside_a_function_start_no_pass() {
     let want = local_sha(&p, "HelloNode");
     wait_until("the edit to be live", Duration::from_secs(20), || live_sha(&emu, "w-ignored", "HelloNode") == want);
 }
+
+/// A `systemd --user` manager of the test's own, in a mount namespace where
+/// /run/systemd/system exists (systemd checks it to believe it was booted with systemd); its
+/// runtime directory and home are temp dirs. Stopped (with every unit it runs) when dropped.
+struct UserManager {
+    child: std::process::Child,
+    runtime: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl UserManager {
+    /// Starts one, or says why this machine cannot run one.
+    fn start() -> Result<UserManager, String> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("needs root, for a mount namespace".into());
+        }
+        for tool in ["systemd", "systemctl", "unshare", "nsenter"] {
+            let found = std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+            if !found.is_ok_and(|o| o.status.success()) {
+                return Err(format!("`{tool}` is not installed"));
+            }
+        }
+        let runtime = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", "mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec systemd --user"])
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("HOME", home.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run unshare: {e}"))?;
+        let mut m = UserManager { child, runtime, home };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = m.child.try_wait() {
+                return Err(format!("systemd --user exited ({status}): no mount namespace or systemd here"));
+            }
+            let state = m.run("systemctl", &["--user", "is-system-running"]).1;
+            if matches!(state.trim(), "running" | "degraded") {
+                return Ok(m);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("systemd --user did not come up: {state}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `program args` in the manager's namespace, as its user session would.
+    fn run(&self, program: &str, args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new("nsenter")
+            .args(["-t", &self.child.id().to_string(), "-m", "--", program])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", self.runtime.path())
+            .env("HOME", self.home.path())
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    fn show(&self, unit: &str, property: &str) -> String {
+        self.run("systemctl", &["--user", "show", "--value", "-p", property, unit]).1.trim().to_string()
+    }
+}
+
+impl Drop for UserManager {
+    fn drop(&mut self) {
+        // Stops every unit (lamb with them), then the manager itself.
+        let _ = self.run("systemctl", &["--user", "exit"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while self.child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn runs_as_a_systemd_user_service_started_reloaded_and_stopped_by_systemd() {
+    let m = match UserManager::start() {
+        Ok(m) => m,
+        Err(why) => {
+            // The notify protocol itself is tested on a socket of the test's own
+            // (systemd_gets_ready_status_watchdog_and_reload_notifications).
+            eprintln!("skipped: no systemd --user manager on this machine: {why}");
+            return;
+        }
+    };
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    p.write(
+        "samconfig.toml",
+        &p.read("samconfig.toml").replace("stack_name = \"lamb-hello\"", "stack_name = \"w-systemd\""),
+    );
+    let run = p.lamb_env(&["deploy"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    // The service's environment comes from the manager, as `systemctl --user set-environment`
+    // or environment.d would give it.
+    let vars: Vec<String> = emu.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut args = vec!["--user", "set-environment"];
+    args.extend(vars.iter().map(String::as_str));
+    assert!(m.run("systemctl", &args).0);
+    // Its output in a file we can show when something fails (there is no journald here).
+    let log = m.home.path().join("lamb.log");
+    let dropin = m.home.path().join(".config/systemd/user/lamb@.service.d");
+    fs::create_dir_all(&dropin).unwrap();
+    fs::write(
+        dropin.join("log.conf"),
+        format!("[Service]\nStandardOutput=append:{0}\nStandardError=append:{0}\n", log.display()),
+    )
+    .unwrap();
+    let logs = || fs::read_to_string(&log).unwrap_or_default();
+
+    // Installed and started: `systemctl start` of a Type=notify unit returns once lamb said READY=1.
+    let dir = p.path().canonicalize().unwrap();
+    let (ok, out) = m.run(lamb_bin(), &["service", "install", "--yes", dir.to_str().unwrap()]);
+    assert!(ok, "{out}\n{}", logs());
+    let escaped = m.run("systemd-escape", &["--path", dir.to_str().unwrap()]).1;
+    let unit = format!("lamb@{}.service", escaped.trim());
+    assert!(out.contains(&format!("enabled and started {unit}")), "{out}");
+    assert_eq!(m.show(&unit, "ActiveState"), "active", "{}", logs());
+    assert_eq!(m.show(&unit, "WorkingDirectory"), dir.display().to_string());
+    assert!(
+        m.show(&unit, "StatusText").starts_with("watching 4 functions and 1 layers of stack w-systemd"),
+        "{}",
+        logs()
+    );
+
+    // It syncs what is saved, and says so in its status.
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// under systemd\n"));
+    let want = local_sha(&p, "HelloNode");
+    wait_until("the edit to be live", Duration::from_secs(30), || live_sha(&emu, "w-systemd", "HelloNode") == want);
+    wait_until("the status to name the sync", Duration::from_secs(10), || {
+        m.show(&unit, "StatusText").contains("last sync HelloNode")
+    });
+
+    // Reloaded: RELOADING=1 puts the unit in `reloading` until lamb says READY=1 again
+    // (`systemctl reload` itself returns once the HUP is sent, before systemd 253's notify-reload).
+    let (ok, out) = m.run("systemctl", &["--user", "reload", &unit]);
+    assert!(ok, "{out}\n{}", logs());
+    wait_until("the reload to end with READY=1", Duration::from_secs(20), || m.show(&unit, "ActiveState") == "active");
+    assert!(logs().contains("SIGHUP: reloading the template and settings"), "{}", logs());
+    let (ok, out) = m.run(lamb_bin(), &["service", "status", dir.to_str().unwrap()]);
+    assert!(ok && out.contains("active (running)"), "{out}");
+
+    // Stopped with SIGTERM: a clean exit, no failure for systemd to restart.
+    let (ok, out) = m.run("systemctl", &["--user", "stop", &unit]);
+    assert!(ok, "{out}");
+    assert_eq!(m.show(&unit, "ActiveState"), "inactive");
+    assert_eq!(m.show(&unit, "Result"), "success", "{}", logs());
+    assert_eq!(m.show(&unit, "ExecMainStatus"), "0", "{}", logs());
+    let (ok, out) = m.run(lamb_bin(), &["service", "uninstall", dir.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert_ne!(m.run("systemctl", &["--user", "is-enabled", &unit]).1.trim(), "enabled");
+}
