@@ -592,3 +592,45 @@ fn runs_as_a_systemd_user_service_started_reloaded_and_stopped_by_systemd() {
     assert!(ok, "{out}");
     assert_ne!(m.run("systemctl", &["--user", "is-enabled", &unit]).1.trim(), "enabled");
 }
+
+#[test]
+fn shared_code_linked_into_a_function_is_watched_where_it_lives() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    // A linked directory and a linked file: inotify reports changes under the link of the
+    // one, but a change to the other's target only to a watch where the target is.
+    p.write("shared/greet.js", "module.exports = 'hi';\n").write("shared/lib/util.js", "module.exports = 1;\n");
+    std::os::unix::fs::symlink("../../shared/greet.js", p.path().join("functions/hello_node/greet.js")).unwrap();
+    std::os::unix::fs::symlink("../../shared/lib", p.path().join("functions/hello_node/lib")).unwrap();
+    let run = p.lamb_env(&["deploy", "--stack-name", "w-linked"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let _d = Daemon::start(&p, &emu.env(), "w-linked", &[], &[]);
+    p.write("shared/greet.js", "module.exports = 'hello';\n");
+    let want = local_sha(&p, "HelloNode");
+    wait_until("the shared edit to be live", Duration::from_secs(20), || {
+        live_sha(&emu, "w-linked", "HelloNode") == want
+    });
+    p.write("shared/lib/util.js", "module.exports = 2;\n");
+    let want = local_sha(&p, "HelloNode");
+    wait_until("the linked directory's edit to be live", Duration::from_secs(20), || {
+        live_sha(&emu, "w-linked", "HelloNode") == want
+    });
+}
+
+#[test]
+fn a_lamb_toml_naming_what_is_not_there_is_refused_with_the_fix() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    for (toml, want) in [
+        (
+            "[functions.HeloNode]\nwatch = [\"shared\"]\n",
+            "[functions.HeloNode]: the template has no function `HeloNode`",
+        ),
+        ("[functions.HelloNode]\nwatch = [\"no-such-dir\"]\n", "no-such-dir does not exist; create it or fix the path"),
+    ] {
+        p.write("lamb.toml", toml);
+        let run = p.lamb_env(&["sync", "--watch", "--yes", "--stack-name", "w-toml"], &emu.env());
+        assert_eq!(run.code, 1, "{}", run.all());
+        assert!(run.stderr.contains("lamb.toml") && run.stderr.contains(want), "{want}: {}", run.stderr);
+    }
+}

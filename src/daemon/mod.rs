@@ -69,6 +69,7 @@ fn load_model(src: &Source) -> Result<Model, Error> {
     let toml = settings::read(&pc.root)?;
     let settings = settings::resolve(&pc.root, &src.flags, &|k| std::env::var(k).ok(), &toml, &pc.samconfig)?;
     let project = crate::load_project_with(&pc)?;
+    check_extra_watch(&project, &settings, &pc.root.join(settings::FILE_NAME))?;
     let mut config_files = vec![pc.root.join(settings::FILE_NAME)];
     config_files.extend(pc.samconfig.file.clone());
     if pc.samconfig.file.is_none() {
@@ -77,6 +78,29 @@ fn load_model(src: &Source) -> Result<Model, Error> {
     }
     let index = Index::new(&project, &settings.extra_watch, &config_files, &settings.exclude);
     Ok(Model { project, pc, cfg, settings, index })
+}
+
+/// `[functions.<Id>] watch = [...]` must name a function of the template and paths that exist:
+/// a typo would otherwise leave shared code silently unwatched.
+fn check_extra_watch(project: &Project, settings: &WatchSettings, file: &Path) -> Result<(), Error> {
+    let bad =
+        |message: String| Error::Config(crate::config::ConfigError::LambToml { file: file.to_path_buf(), message });
+    for (id, paths) in &settings.extra_watch {
+        if project.resolve_id(id).is_err() {
+            let known: Vec<&str> = project.functions.iter().map(|f| f.res.id.as_str()).collect();
+            return Err(bad(format!(
+                "[functions.{id}]: the template has no function `{id}` (it has {}); fix the name",
+                known.join(", ")
+            )));
+        }
+        if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+            return Err(bad(format!(
+                "[functions.{id}] watch: {} does not exist; create it or fix the path (relative to the project)",
+                missing.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Per function and layer, what `lamb status` shows.

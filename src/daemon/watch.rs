@@ -31,6 +31,43 @@ struct Leaves {
     names: GlobSet,
 }
 
+/// How many entries [`linked_targets`] looks at in one code directory at most.
+const LINK_SCAN_LIMIT: usize = 50_000;
+
+/// Where the symlinks under `dir` point, when that is outside `dir` (canonical paths), leaving
+/// out what the build leaves out.
+fn linked_targets(dir: &Path, leave_out: &GlobSet, excludes: &GlobSet) -> Vec<PathBuf> {
+    let Ok(canonical) = dir.canonicalize() else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    let mut seen = 0;
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            seen += 1;
+            if seen > LINK_SCAN_LIMIT {
+                return out;
+            }
+            let name = e.file_name();
+            if excludes.is_match(Path::new(&name)) || leave_out.is_match(Path::new(&name)) {
+                continue;
+            }
+            let Ok(ty) = e.file_type() else { continue };
+            if ty.is_symlink() {
+                if let Ok(target) = e.path().canonicalize()
+                    && !target.starts_with(&canonical)
+                    && !out.contains(&target)
+                {
+                    out.push(target);
+                }
+            } else if ty.is_dir() {
+                todo.push(e.path());
+            }
+        }
+    }
+    out
+}
+
 /// The watch set and the rules that map paths to targets.
 #[derive(Debug, Clone)]
 pub struct Index {
@@ -57,6 +94,13 @@ impl Index {
     ) -> Index {
         let mut dirs = Vec::new();
         let mut files: HashMap<PathBuf, Vec<Target>> = HashMap::new();
+        let mut b = GlobSetBuilder::new();
+        for pat in DEFAULT_EXCLUDES {
+            if let Ok(g) = Glob::new(pat) {
+                b.add(g);
+            }
+        }
+        let excludes = b.build().unwrap_or_else(|_| GlobSet::empty());
         for u in project.units() {
             let r = u.res;
             match &r.code {
@@ -74,6 +118,15 @@ impl Index {
                         }
                         Err(_) => Leaves::default(),
                     };
+                    // Shared code linked in from elsewhere in the project is part of the build
+                    // (the walk follows links): watch where the links point, too.
+                    for target in linked_targets(d, &leaves.names, &excludes) {
+                        if target.is_dir() {
+                            dirs.push((target, r.id.clone(), leaves.clone()));
+                        } else {
+                            files.entry(target).or_default().push(Target::Unit(r.id.clone()));
+                        }
+                    }
                     dirs.push((d.clone(), r.id.clone(), leaves));
                 }
                 Code::Zip(z) => files.entry(z.clone()).or_default().push(Target::Unit(r.id.clone())),
@@ -100,13 +153,6 @@ impl Index {
         for f in config_files {
             files.entry(f.clone()).or_default().push(Target::Infra);
         }
-        let mut b = GlobSetBuilder::new();
-        for pat in DEFAULT_EXCLUDES {
-            if let Ok(g) = Glob::new(pat) {
-                b.add(g);
-            }
-        }
-        let excludes = b.build().unwrap_or_else(|_| GlobSet::empty());
         let mut u = GitignoreBuilder::new(&project.root);
         for pat in user_excludes {
             if let Err(e) = u.add_line(None, pat) {
