@@ -654,6 +654,20 @@ pub fn utc(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// The region of the one record lamb keeps for `stack`, when there is exactly one.
+fn recorded_region(lamb_dir: &std::path::Path, stack: &str) -> Option<String> {
+    let suffix = format!("--{stack}.json");
+    let regions: Vec<String> = std::fs::read_dir(lamb_dir.join("stacks"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(&suffix)).map(str::to_string))
+        .collect();
+    match regions.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
 pub fn status(args: crate::cli::StatusArgs) -> Result<(), Error> {
     let (socket, pc) = socket_of(&current_dir()?, &args.project, args.socket.as_deref())?;
     let rt = runtime()?;
@@ -688,8 +702,19 @@ pub fn status(args: crate::cli::StatusArgs) -> Result<(), Error> {
                 .region
                 .clone()
                 .or_else(|| pc.samconfig.string("region"))
-                .or_else(|| std::env::var("AWS_REGION").ok())
-                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty()))
+                .or_else(|| {
+                    // The AWS profile's region, as the daemon's SDK would find it (no IMDS here).
+                    let mut provider = aws_config::profile::ProfileFileRegionProvider::builder();
+                    if let Some(profile) = args.aws.profile.as_deref().or(pc.samconfig.string("profile").as_deref()) {
+                        provider = provider.profile_name(profile);
+                    }
+                    let provider = provider.build();
+                    rt.block_on(async { aws_config::meta::region::ProvideRegion::region(&provider).await })
+                        .map(|r| r.to_string())
+                })
+                .or_else(|| recorded_region(&lamb_dir, &stack))
                 .unwrap_or_default();
             let st = StackState::load(&lamb_dir, &stack, &region)?;
             let functions: Vec<serde_json::Value> = st

@@ -125,7 +125,13 @@ fn log_format(g: &GlobalArgs, watch: Option<&cli::ProjectArgs>) -> LogFormat {
     });
     match named.as_deref().map(str::trim) {
         Some("json") => LogFormat::Json,
-        _ => LogFormat::Human,
+        None | Some("human") => LogFormat::Human,
+        Some(other) => {
+            eprintln!(
+                "warning: log format `{other}` (LAMB_LOG_FORMAT or lamb.toml) is not `human` or `json`; using human"
+            );
+            LogFormat::Human
+        }
     }
 }
 
@@ -161,16 +167,17 @@ fn init_logging(g: &GlobalArgs, watch: Option<&cli::ProjectArgs>) {
         _ => EnvFilter::new(default),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Under systemd (JOURNAL_STREAM set) journald stamps every line itself.
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let _ = match log_format(g, watch) {
+        LogFormat::Json if journald => builder.json().without_time().try_init(),
         LogFormat::Json => builder.json().try_init(),
         // Under systemd (JOURNAL_STREAM set) journald adds its own timestamps and shows no
         // colours; lamb's human format has no timestamps either way.
         LogFormat::Human => builder
             .without_time()
             .with_target(false)
-            .with_ansi(
-                color(g.color) && std::io::stderr().is_terminal() && std::env::var_os("JOURNAL_STREAM").is_none(),
-            )
+            .with_ansi(color(g.color) && std::io::stderr().is_terminal() && !journald)
             .try_init(),
     };
 }

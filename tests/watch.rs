@@ -634,3 +634,97 @@ fn a_lamb_toml_naming_what_is_not_there_is_refused_with_the_fix() {
         assert!(run.stderr.contains("lamb.toml") && run.stderr.contains(want), "{want}: {}", run.stderr);
     }
 }
+
+#[test]
+fn status_without_a_daemon_reads_lambs_record() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    // No region anywhere but in lamb's own record of the stack (and the emulator's env).
+    p.write("samconfig.toml", &p.read("samconfig.toml").replace("region = \"us-east-1\"\n", ""));
+    assert_eq!(p.lamb_env(&["deploy", "--stack-name", "w-record"], &emu.env()).code, 0);
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// recorded\n"));
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "w-record"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let rd = tempfile::tempdir().unwrap();
+    let run = p.lamb_env(
+        &["status", "-o", "json", "--stack-name", "w-record"],
+        &[
+            ("XDG_RUNTIME_DIR", rd.path().display().to_string()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_REGION", String::new()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(v["daemon"].is_null(), "{v}");
+    assert_eq!(v["stack"]["region"], "us-east-1", "{v}");
+    let node = v["functions"].as_array().unwrap().iter().find(|f| f["id"] == "HelloNode").unwrap().clone();
+    assert_eq!(node["code_sha256"], local_sha(&p, "HelloNode"), "{v}");
+    assert!(node["last_sync"].as_u64().unwrap() > 0, "{v}");
+}
+
+#[test]
+fn trigger_wait_of_a_failing_build_exits_1_with_the_reason() {
+    let (_emu, p, d) = watched("w-trigger-fail", &["--debounce-ms", "60000"]);
+    p.write("functions/hello_make/Makefile", "build-HelloMake:\n\t@echo the compiler says no >&2; exit 3\n");
+    let run = d.lamb(&p, &["trigger", "--wait", "functions/hello_make/Makefile"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.all().contains("HelloMake") && run.all().contains("the compiler says no"), "{}", run.all());
+    // The daemon is still there for the fix.
+    p.write("functions/hello_make/Makefile", &Project::example("hello").read("functions/hello_make/Makefile"));
+    let run = d.lamb(&p, &["trigger", "--wait", "functions/hello_make/Makefile"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[test]
+fn sigint_stops_the_daemon_cleanly_too() {
+    let (_emu, _p, mut d) = watched("w-sigint", &[]);
+    d.signal(libc::SIGINT);
+    let status = d.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", d.output());
+    assert!(d.output().contains("stopping"), "{}", d.output());
+}
+
+#[test]
+fn under_journald_log_lines_carry_no_time_of_their_own() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    assert_eq!(p.lamb_env(&["deploy", "--stack-name", "w-journal"], &emu.env()).code, 0);
+    let json_lines = |d: &Daemon| -> Vec<serde_json::Value> {
+        // Log lines (with a level), not the per-sync lines on stdout.
+        d.output()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l.get("level").is_some())
+            .collect()
+    };
+    // A reload logs a line at info level.
+    let logged = |d: &mut Daemon| {
+        d.signal(libc::SIGHUP);
+        d.expect_notify("READY=1", Duration::from_secs(20));
+        wait_until("a log line", Duration::from_secs(5), || !json_lines(d).is_empty());
+        json_lines(d)
+    };
+    let mut plain = Daemon::start(&p, &emu.env(), "w-journal", &["--log-format", "json"], &[]);
+    let lines = logged(&mut plain);
+    assert!(!lines.is_empty() && lines.iter().all(|l| l.get("timestamp").is_some()), "{}", plain.output());
+    drop(plain);
+    let mut journal =
+        Daemon::start(&p, &emu.env(), "w-journal", &["--log-format", "json"], &[("JOURNAL_STREAM", "8:12345")]);
+    let lines = logged(&mut journal);
+    assert!(!lines.is_empty() && lines.iter().all(|l| l.get("timestamp").is_none()), "{}", journal.output());
+    assert!(!journal.output().contains('\u{1b}'), "no colours: {}", journal.output());
+}
+
+#[test]
+fn service_dry_runs_say_what_they_would_do() {
+    let p = Project::example("hello");
+    let dir = p.path().canonicalize().unwrap();
+    let escaped = dir.to_string_lossy().trim_matches('/').replace('-', "\\x2d").replace('/', "-");
+    let run = p.lamb(&["service", "uninstall", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains(&format!("systemctl --user disable --now lamb@{escaped}.service")), "{}", run.stdout);
+    let run = p.lamb(&["service", "status", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains(&format!("systemctl --user status lamb@{escaped}.service")), "{}", run.stdout);
+}

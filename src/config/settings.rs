@@ -212,6 +212,37 @@ mod tests {
     }
 
     #[test]
+    fn socket_and_log_format_follow_the_same_precedence() {
+        let root = Path::new("/p");
+        let t = toml(
+            "[log]
+format = 'json'
+[daemon]
+socket = '/toml.sock'
+",
+        );
+        let no_env = |_: &str| None;
+        let env = |k: &str| match k {
+            "LAMB_SOCKET" => Some("/env.sock".to_string()),
+            "LAMB_LOG_FORMAT" => Some("human".to_string()),
+            _ => None,
+        };
+        let sam = SamParams::default();
+        let d = resolve(root, &WatchFlags::default(), &no_env, &LambToml::default(), &sam).unwrap();
+        assert_eq!((d.socket, d.log_json), (None, false), "defaults");
+        let from_toml = resolve(root, &WatchFlags::default(), &no_env, &t, &sam).unwrap();
+        assert_eq!((from_toml.socket.as_deref(), from_toml.log_json), (Some(Path::new("/toml.sock")), true));
+        let from_env = resolve(root, &WatchFlags::default(), &env, &t, &sam).unwrap();
+        assert_eq!((from_env.socket.as_deref(), from_env.log_json), (Some(Path::new("/env.sock")), false));
+        let flags = WatchFlags { socket: Some("/flag.sock".into()), log_json: Some(true), ..Default::default() };
+        let from_flags = resolve(root, &flags, &env, &t, &sam).unwrap();
+        assert_eq!((from_flags.socket.as_deref(), from_flags.log_json), (Some(Path::new("/flag.sock")), true));
+        let bad = |k: &str| (k == "LAMB_LOG_FORMAT").then(|| "xml".to_string());
+        let e = resolve(root, &WatchFlags::default(), &bad, &t, &sam).unwrap_err().to_string();
+        assert!(e.contains("LAMB_LOG_FORMAT") && e.contains("`xml`") && e.contains("`human` or `json`"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_their_source() {
         let root = Path::new("/p");
         let env = |k: &str| (k == "LAMB_DEBOUNCE_MS").then(|| "soon".to_string());
