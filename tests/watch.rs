@@ -162,8 +162,8 @@ fn a_broken_template_is_reported_and_the_fix_deploys() {
 }
 
 #[test]
-fn functions_added_to_the_template_are_deployed_and_watched() {
-    let (emu, p, _d) = watched("w-added", &[]);
+fn functions_added_to_the_template_are_deployed_and_watched_and_removed_ones_forgotten() {
+    let (emu, p, d) = watched("w-added", &[]);
     p.write("functions/hello_new/bootstrap", "#!/bin/sh\necho new\n");
     let t = p.read("template.yaml").replace(
         "  SharedLayer:\n",
@@ -183,6 +183,37 @@ fn functions_added_to_the_template_are_deployed_and_watched() {
     wait_until("an edit of the new function to be live", Duration::from_secs(20), || {
         live_sha(&emu, "w-added", "HelloNew") == want
     });
+
+    // Taken out of the template again: deployed away, no longer watched or listed.
+    p.write("template.yaml", &t.replace(
+        "  HelloNew:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/hello_new/\n      Handler: bootstrap\n      Runtime: provided.al2023\n\n",
+        "",
+    ));
+    let gone = || {
+        rt().block_on(async {
+            let cfn = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+            cfn.describe_stack_resource().stack_name("w-added").logical_resource_id("HelloNew").send().await.is_err()
+        })
+    };
+    wait_until("the function to be deployed away", Duration::from_secs(30), gone);
+    let listed = |d: &Daemon| {
+        let run = d.lamb(&p, &["status", "-o", "json", "--stack-name", "w-added"]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let running = v["daemon"]["running"].as_bool().unwrap_or(true) || v["daemon"]["infra_pending"] == true;
+        (
+            running,
+            v["functions"].as_array().unwrap().iter().any(|f| f["id"] == "HelloNew"),
+            v["daemon"]["passes"].as_u64().unwrap(),
+        )
+    };
+    wait_until("the deploy pass to end", Duration::from_secs(20), || !listed(&d).0);
+    let (_, still_listed, passes) = listed(&d);
+    assert!(!still_listed, "status still lists HelloNew");
+    emu.clear_requests();
+    p.write("functions/hello_new/bootstrap", "#!/bin/sh\necho orphan\n");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(listed(&d).2, passes, "an edit to a removed function's code started a pass");
+    assert!(emu.writes().is_empty(), "{:?}", emu.writes());
 }
 
 #[test]
@@ -727,4 +758,27 @@ fn service_dry_runs_say_what_they_would_do() {
     let run = p.lamb(&["service", "status", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(run.stdout.contains(&format!("systemctl --user status lamb@{escaped}.service")), "{}", run.stdout);
+}
+
+#[test]
+fn a_lamb_toml_saved_while_watching_takes_effect_without_a_restart() {
+    let (emu, p, d) = watched("w-settings", &[]);
+    let status = |d: &Daemon| {
+        let run = d.lamb(&p, &["status", "-o", "json", "--stack-name", "w-settings"]);
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
+    };
+    let passes = |d: &Daemon| status(d)["daemon"]["passes"].as_u64().unwrap();
+    let before = passes(&d);
+    p.write("lamb.toml", "[watch]\nexclude = [\"*.gen.js\"]\n");
+    // The settings are reloaded with the template (an infrastructure pass, nothing to deploy).
+    wait_until("the reload pass", Duration::from_secs(20), || {
+        let v = status(&d);
+        v["daemon"]["passes"].as_u64().unwrap() > before && v["daemon"]["running"] == false
+    });
+    let after = passes(&d);
+    emu.clear_requests();
+    p.write("functions/hello_node/types.gen.js", "// generated\n");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(passes(&d), after, "an excluded file started a pass: {}", d.output());
+    assert!(emu.writes().is_empty(), "{:?}", emu.writes());
 }
