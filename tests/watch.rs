@@ -58,6 +58,12 @@ fn code_updates(emu: &Emulator) -> Vec<String> {
         .collect()
 }
 
+/// What `lamb status -o json` says while daemon `d` watches `p` for `stack`.
+fn status_json(d: &Daemon, p: &Project, stack: &str) -> serde_json::Value {
+    let run = d.lamb(p, &["status", "-o", "json", "--stack-name", stack]);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()))
+}
+
 /// A project deployed on a private emulator, watched by a daemon.
 fn watched(stack: &str, extra: &[&str]) -> (Emulator, Project, Daemon) {
     let emu = Emulator::start();
@@ -197,8 +203,7 @@ fn functions_added_to_the_template_are_deployed_and_watched_and_removed_ones_for
     };
     wait_until("the function to be deployed away", Duration::from_secs(30), gone);
     let listed = |d: &Daemon| {
-        let run = d.lamb(&p, &["status", "-o", "json", "--stack-name", "w-added"]);
-        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let v = status_json(d, &p, "w-added");
         let running = v["daemon"]["running"].as_bool().unwrap_or(true) || v["daemon"]["infra_pending"] == true;
         (
             running,
@@ -440,11 +445,7 @@ fn a_change_that_falls_due_during_a_slow_pass_waits_without_spinning() {
 fn files_git_ignores_inside_a_function_start_no_pass() {
     let (emu, p, d) = watched("w-ignored", &[]);
     p.write(".gitignore", &(p.read(".gitignore") + "dist/\n*.log\n"));
-    let passes = |d: &Daemon| {
-        let run = d.lamb(&p, &["status", "-o", "json", "--stack-name", "w-ignored"]);
-        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
-        v["daemon"]["passes"].as_u64().unwrap()
-    };
+    let passes = |d: &Daemon| status_json(d, &p, "w-ignored")["daemon"]["passes"].as_u64().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let before = passes(&d);
     emu.clear_requests();
@@ -763,10 +764,7 @@ fn service_dry_runs_say_what_they_would_do() {
 #[test]
 fn a_lamb_toml_saved_while_watching_takes_effect_without_a_restart() {
     let (emu, p, d) = watched("w-settings", &[]);
-    let status = |d: &Daemon| {
-        let run = d.lamb(&p, &["status", "-o", "json", "--stack-name", "w-settings"]);
-        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
-    };
+    let status = |d: &Daemon| status_json(d, &p, "w-settings");
     let passes = |d: &Daemon| status(d)["daemon"]["passes"].as_u64().unwrap();
     let before = passes(&d);
     p.write("lamb.toml", "[watch]\nexclude = [\"*.gen.js\"]\n");
