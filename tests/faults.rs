@@ -108,28 +108,75 @@ fn throttling_5xx_and_dropped_connections_are_retried_and_the_sync_completes() {
     assert_eq!(live(&emu, "f-retry"), local(&p));
 }
 
+/// Lambda's updates of one function, from the proxy's request log: for each function, the
+/// requests that update it and the polls that saw it in progress, in arrival order. Panics
+/// if an update of a function was sent while the last answer lamb had about it said an
+/// update was in progress (or before it had seen the previous update finish).
+fn updates_wait_for_the_function_to_settle(
+    log: &[serde_json::Value],
+) -> std::collections::BTreeMap<String, (u64, u64)> {
+    // Per function: busy (an update sent or InProgress seen, no Successful poll since),
+    // updates sent, polls that answered InProgress.
+    let mut seen: std::collections::BTreeMap<String, (bool, u64, u64)> = Default::default();
+    for r in log {
+        let (Some(f), Some(action)) = (r["function"].as_str(), r["action"].as_str()) else { continue };
+        if f.is_empty() {
+            continue;
+        }
+        let e = seen.entry(f.to_string()).or_default();
+        match action {
+            "UpdateFunctionCode" | "UpdateFunctionConfiguration" => {
+                assert!(!e.0, "{action} sent for {f} while it was still updating (request {}):\n{log:#?}", r["seq"]);
+                e.0 = true;
+                e.1 += 1;
+            }
+            "GetFunctionConfiguration" if r["status"] == 200 => {
+                let in_progress = r["fault"] == "rewrite" && r["replaced"].as_u64().unwrap_or(0) > 0;
+                e.0 = in_progress;
+                e.2 += u64::from(in_progress);
+            }
+            _ => {}
+        }
+    }
+    seen.into_iter().map(|(f, (_, updates, in_progress))| (f, (updates, in_progress))).collect()
+}
+
 #[test]
 fn conflicts_and_updates_in_progress_wait_and_never_overlap_on_a_function() {
     let (emu, proxy, p) = setup("f-conflict");
     edit_everything(&p, "conflict");
+    const IN_PROGRESS: u64 = 6;
     proxy.add_all(vec![
         // Another update is running on HelloNode: twice refused, then accepted.
         json!({"fault": "conflict", "action": "UpdateFunctionCode", "path": "HelloNode", "times": 2}),
         // The layer swap on HelloPython collides too.
         json!({"fault": "conflict", "action": "UpdateFunctionConfiguration", "times": 1}),
-        // Lambda reports updates as still in progress for a while.
-        json!({"fault": "rewrite", "action": "GetFunctionConfiguration", "times": 6,
+        // Lambda reports HelloPython's updates as still in progress for a while.
+        json!({"fault": "rewrite", "action": "GetFunctionConfiguration", "path": "HelloPython", "times": IN_PROGRESS,
                "find": "\"LastUpdateStatus\":\\s*\"Successful\"", "replace": "\"LastUpdateStatus\": \"InProgress\""}),
     ]);
     let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-conflict"], &proxy.env());
     assert_eq!(run.code, 0, "{}", run.all());
     all_used(&proxy);
     assert_eq!(live(&emu, "f-conflict"), local(&p));
+    // Never two updates at once on one function, whatever their kinds.
     let in_flight = proxy.max_in_flight();
-    assert!(!in_flight.is_empty());
-    for (update, n) in &in_flight {
-        assert_eq!(*n, 1, "two updates at once on {update}: {in_flight:?}");
+    assert_eq!(in_flight.len(), 4, "every function was updated: {in_flight:?}");
+    for (function, n) in &in_flight {
+        assert_eq!(*n, 1, "two updates at once on {function}: {in_flight:?}");
     }
+    // No update was sent while Lambda said one was in progress, and lamb kept polling until it
+    // said it was done: every InProgress answer was followed by another poll.
+    let log = proxy.request_log();
+    let per_function = updates_wait_for_the_function_to_settle(&log);
+    let (python, (updates, in_progress)) =
+        per_function.iter().find(|(f, _)| f.contains("HelloPython")).expect("HelloPython was updated");
+    assert_eq!(*in_progress, IN_PROGRESS, "{per_function:?}");
+    assert!(*updates >= 2, "the layer swap and the code push: {per_function:?}");
+    let polls =
+        log.iter().filter(|r| r["function"] == python.as_str() && r["action"] == "GetFunctionConfiguration").count()
+            as u64;
+    assert!(polls > IN_PROGRESS, "{polls} polls of {python} for {IN_PROGRESS} InProgress answers:\n{log:#?}");
 }
 
 #[test]
