@@ -271,6 +271,92 @@ fn an_emulator_that_restarts_empty_is_redeployed_or_reported_with_the_fix() {
     assert_eq!(live(&emu, "f-empty"), local(&p), "{}", d.output());
 }
 
+/// A port nothing listens on.
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The daemon's count of finished passes (`lamb status`).
+fn passes(d: &Daemon, p: &Project) -> Option<u64> {
+    let run = d.lamb(p, &["status", "-o", "json"]);
+    serde_json::from_str::<serde_json::Value>(&run.stdout).ok()?["daemon"]["passes"].as_u64()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+#[test]
+fn one_daemon_through_an_outage_and_an_emulator_back_empty_backs_off_then_redeploys() {
+    let (emu, proxy, p) = setup("f-gone");
+    // The emulator that will come back, empty, started early so the test need not wait.
+    let fresh = Emulator::start();
+    let d = daemon(&p, &proxy, "f-gone", &[]);
+    let ready = d.output().len();
+    // The emulator goes down: nothing answers where the proxy forwards.
+    proxy.clear();
+    proxy.repoint_port(dead_port());
+    drop(emu);
+    let before = passes(&d, &p).unwrap();
+    let outage_started = unix_now();
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho through the outage\n");
+    // When each failed retry finished, from the daemon's own count of passes.
+    let mut finished: Vec<Instant> = Vec::new();
+    let mut last = before;
+    wait_until("four failed passes", Duration::from_secs(40), || {
+        if let Some(n) = passes(&d, &p)
+            && n > last
+        {
+            finished.extend((last..n).map(|_| Instant::now()));
+            last = n;
+        }
+        finished.len() >= 4
+    });
+    // Backoff doubles (1 s, 2 s, 4 s): each retry starts at least that long after the last
+    // one failed.
+    let gaps: Vec<f64> = finished.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    for (gap, backoff) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+        assert!(*gap >= backoff * 0.95, "retries {gaps:?} s apart do not back off (want >= {backoff} s)");
+    }
+    // An upper bound on the traffic: a pass is one failing call with the SDK's 5 attempts;
+    // in the first 8 s at most 4 passes, so at most 20 requests.
+    let log = proxy.request_log();
+    let early = log.iter().filter(|r| r["start"].as_f64().unwrap() < outage_started + 8.0).count();
+    assert!(early <= 20, "{early} requests in the first 8 s of the outage: not backing off:\n{log:#?}");
+    assert!(log.len() <= 5 * finished.len() + 5, "{} requests for {} passes", log.len(), finished.len());
+    assert!(log.iter().all(|r| r["fault"] == "upstream_down"), "{log:#?}");
+    let during = d.output()[ready..].to_string();
+    assert_eq!(during.matches("cannot reach AWS").count(), 1, "one report, not one per retry:\n{during}");
+    assert_eq!(during.lines().filter(|l| l.contains("retrying")).count(), 1, "{during}");
+
+    // The emulator is back, knowing nothing: no stack, no functions. The same daemon, on its
+    // own next retry, deploys the stack again (or says to run `lamb deploy`), with the change.
+    let reported = d.output().len();
+    proxy.repoint(&fresh);
+    let mut fixed_by_hand = false;
+    wait_until("a redeploy, or the missing stack reported", Duration::from_secs(60), || {
+        if d.output()[reported..].contains("lamb deploy") && !fixed_by_hand {
+            let run = p.lamb_env(&["deploy", "--stack-name", "f-gone"], &proxy.env());
+            assert_eq!(run.code, 0, "{}", run.all());
+            fixed_by_hand = true;
+        }
+        live(&fresh, "f-gone").get("HelloShell") == local(&p).get("HelloShell")
+    });
+    assert_eq!(live(&fresh, "f-gone"), local(&p), "{}", d.output());
+    // And it keeps syncing into the new stack.
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// after the restart\n"));
+    let want = local(&p);
+    wait_until("the next save to be live", Duration::from_secs(30), || live(&fresh, "f-gone") == want);
+    let all = d.output()[ready..].to_string();
+    assert_eq!(all.matches("cannot reach AWS").count(), 1, "{all}");
+    eprintln!(
+        "outage: {} failed passes {gaps:?} s apart, {} requests; redeployed by {}",
+        finished.len(),
+        log.len(),
+        if fixed_by_hand { "`lamb deploy` as the daemon said" } else { "the daemon" }
+    );
+}
+
 #[test]
 fn killed_mid_sync_and_restarted_the_next_pass_finishes_the_job() {
     let (emu, proxy, p) = setup("f-kill");
