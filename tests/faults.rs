@@ -357,6 +357,52 @@ fn one_daemon_through_an_outage_and_an_emulator_back_empty_backs_off_then_redepl
     );
 }
 
+/// Start times of each round of `action` requests for functions whose name contains `id`:
+/// a round is a run of attempts (the SDK's retries, under 1 s apart) ended by a longer pause
+/// (the daemon's backoff, 1 s or more).
+fn rounds(log: &[serde_json::Value], action: &str, id: &str) -> Vec<f64> {
+    let mut starts: Vec<f64> = Vec::new();
+    let mut last = f64::MIN;
+    for r in log.iter().filter(|r| r["action"] == action && r["function"].as_str().is_some_and(|f| f.contains(id))) {
+        let t = r["start"].as_f64().unwrap();
+        if t - last > 0.95 {
+            starts.push(t);
+        }
+        last = t;
+    }
+    starts
+}
+
+#[test]
+fn functions_that_fail_together_are_retried_at_different_times() {
+    let (_emu, proxy, p) = setup("f-jitter");
+    // Only triggers start passes, so both functions surely fail in one pass.
+    let d = daemon(&p, &proxy, "f-jitter", &["--debounce-ms", "60000"]);
+    proxy.clear();
+    proxy.add(json!({"fault": "throttle", "action": "UpdateFunctionCode", "times": -1}));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho jitter\n");
+    p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// jitter\n"));
+    let run = d.lamb(&p, &["trigger", "functions/hello_shell/bootstrap", "functions/hello_node/index.js"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let mut log = Vec::new();
+    wait_until("three rounds of retries of both", Duration::from_secs(60), || {
+        log = proxy.request_log();
+        rounds(&log, "UpdateFunctionCode", "HelloShell").len() >= 4
+            && rounds(&log, "UpdateFunctionCode", "HelloNode").len() >= 4
+    });
+    let (shell, node) =
+        (rounds(&log, "UpdateFunctionCode", "HelloShell"), rounds(&log, "UpdateFunctionCode", "HelloNode"));
+    let apart: Vec<f64> = shell.iter().zip(&node).map(|(a, b)| (a - b).abs()).collect();
+    // The first attempt: one pass pushed both at once.
+    assert!(apart[0] < 0.2, "the first pushes were not one pass: {apart:?}");
+    // Their retries: each function's own random jitter, not the same delay for everyone.
+    assert!(
+        apart[1..4].iter().any(|s| *s > 0.05),
+        "both functions were retried in lockstep, {apart:?} s apart:\n{}",
+        d.output()
+    );
+}
+
 #[test]
 fn killed_mid_sync_and_restarted_the_next_pass_finishes_the_job() {
     let (emu, proxy, p) = setup("f-kill");
