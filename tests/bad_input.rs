@@ -169,25 +169,63 @@ fn a_makefile_target_that_fails() {
     refused(&p, "bad-make", &before, &["HelloMake", "compiler says: no"]);
 }
 
+/// `len` bytes deflate cannot shrink (xorshift), so packing them takes a while.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 #[test]
-fn a_source_file_deleted_during_the_build_gives_the_zip_of_what_is_left() {
-    let (p, _) = deployed("bad-vanish");
-    // The build itself removes a source file, as a user deleting it mid-build would: lamb
-    // sees the tree changed while building and builds again, never shipping the stale zip.
-    p.write("functions/hello_make/notes.txt", "soon gone\n");
-    let victim = p.path().join("functions/hello_make/notes.txt");
-    edit(
-        &p,
-        "functions/hello_make/Makefile",
-        "build-HelloMake:\n",
-        &format!("build-HelloMake:\n\trm -f {}\n", victim.display()),
-    );
-    let run = sync(&p, "bad-vanish");
+fn a_source_file_deleted_between_the_walk_and_the_zip_is_built_again_without_it() {
+    let (p, before) = deployed("bad-vanish");
+    // A copied (nodejs) function: a big file packed first, then a small one that is deleted
+    // while the big one is being zipped, i.e. after the walk listed it and before the zip
+    // reads it.
+    let dir = p.path().join("functions/hello_node");
+    fs::write(dir.join("a_big.bin"), incompressible(8 << 20)).unwrap();
+    fs::write(dir.join("z_victim.js"), "module.exports = 'soon gone';\n").unwrap();
+    let artifacts = p.path().join(".lamb/artifacts");
+    let victim = dir.join("z_victim.js");
+    let deleter = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            let packing = fs::read_dir(&artifacts)
+                .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".pack-")))
+                .unwrap_or(false);
+            if packing {
+                fs::remove_file(&victim).unwrap();
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        false
+    });
+    let run = p.lamb_env(&["-v", "sync", "--yes", "--stack-name", "bad-vanish"], &emulator().env());
+    assert!(deleter.join().unwrap(), "the file was never deleted mid-pack: {}", run.all());
+    assert!(!dir.join("z_victim.js").exists());
+    // lamb saw the file go, built again from what is there now, and deployed that.
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(!victim.exists());
-    let (report, _) = p.build_json(&["-r", "HelloMake"]);
+    assert!(
+        run.stderr.contains("z_victim.js") && run.stderr.contains("building again"),
+        "the rebuild is not reported:\n{}",
+        run.stderr
+    );
+    let (report, _) = p.build_json(&["-r", "HelloNode"]);
     let after = snapshot(emulator(), "bad-vanish");
-    assert_eq!(after.functions["HelloMake"].1, code_sha(&report, "HelloMake"), "live is the build of the final tree");
+    assert_eq!(after.functions["HelloNode"].1, code_sha(&report, "HelloNode"), "live is the build of the final tree");
+    let names = zip_names(&artifact_path(&report, "HelloNode"));
+    assert!(names.contains(&"a_big.bin".to_string()) && !names.contains(&"z_victim.js".to_string()), "{names:?}");
+    for id in ["HelloPython", "HelloShell", "HelloMake"] {
+        assert_eq!(after.functions[id], before.functions[id], "{id}");
+    }
 }
 
 #[test]
