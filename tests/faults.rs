@@ -179,6 +179,72 @@ fn conflicts_and_updates_in_progress_wait_and_never_overlap_on_a_function() {
     assert!(polls > IN_PROGRESS, "{polls} polls of {python} for {IN_PROGRESS} InProgress answers:\n{log:#?}");
 }
 
+/// For each function using a layer: (its layer version ARN, that version's CodeSha256, the
+/// layer's latest version ARN), read from the emulator.
+fn layer_use(emu: &Emulator, stack: &str) -> Vec<(String, String, String, String)> {
+    rt().block_on(async {
+        let conf = emu.sdk().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let lambda = aws_sdk_lambda::Client::new(&conf);
+        let mut out = Vec::new();
+        let resources = cfn.list_stack_resources().stack_name(stack).send().await.unwrap();
+        for r in resources.stack_resource_summaries() {
+            if r.resource_type() != Some("AWS::Lambda::Function") {
+                continue;
+            }
+            let c = lambda.get_function_configuration().function_name(r.physical_resource_id().unwrap()).send().await;
+            for l in c.unwrap().layers() {
+                let arn = l.arn().unwrap().to_string();
+                let v = lambda.get_layer_version_by_arn().arn(&arn).send().await.unwrap();
+                let sha = v.content().unwrap().code_sha256().unwrap().to_string();
+                let (base, _) = arn.rsplit_once(':').unwrap();
+                let name = base.rsplit(':').next().unwrap();
+                let versions = lambda.list_layer_versions().layer_name(name).send().await.unwrap();
+                let latest = versions.layer_versions().iter().max_by_key(|v| v.version()).unwrap();
+                let latest = latest.layer_version_arn().unwrap().to_string();
+                out.push((r.logical_resource_id().unwrap().to_string(), arn, sha, latest));
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn writes_applied_but_answered_with_a_reset_converge() {
+    let (emu, proxy, p) = setup("f-applied");
+    edit_everything(&p, "applied");
+    // The code update and the layer publish reach Lambda and are applied; lamb only sees the
+    // connection drop, as when a network fails after the request went out.
+    proxy.add_all(vec![
+        json!({"fault": "reset_after", "service": "lambda", "action": "UpdateFunctionCode", "path": "HelloShell"}),
+        json!({"fault": "reset_after", "service": "lambda", "action": "UpdateFunctionCode", "path": "HelloPython"}),
+        json!({"fault": "reset_after", "service": "lambda", "action": "PublishLayerVersion"}),
+    ]);
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-applied"], &proxy.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    all_used(&proxy);
+    assert_eq!(proxy.injected("reset_after"), 3, "{}", proxy.stats());
+    let log = proxy.request_log();
+    let published = log.iter().filter(|r| r["action"] == "PublishLayerVersion").count();
+    assert!(published >= 2, "the reset publish was tried again: {published}");
+    assert_eq!(live(&emu, "f-applied"), local(&p), "every change is live");
+    // The layer's users run its newest version, whose content is the fresh build's; none is
+    // left on the version whose publish looked failed (or on an older one).
+    let (report, _) = p.build_json(&["-r", "SharedLayer"]);
+    let want = code_sha(&report, "SharedLayer");
+    let uses = layer_use(&emu, "f-applied");
+    assert!(!uses.is_empty());
+    for (id, arn, sha, latest) in &uses {
+        assert_eq!(sha, &want, "{id} runs layer {arn}, not the fresh build");
+        assert_eq!(arn, latest, "{id} is on {arn}, not the latest {latest}");
+    }
+    // lamb's record matches what runs: the next sync writes nothing.
+    emu.clear_requests();
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-applied"], &proxy.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(emu.writes().is_empty(), "{:?}", emu.writes());
+}
+
 #[test]
 fn throttling_that_never_clears_fails_that_function_clearly_in_bounded_time() {
     let (emu, proxy, p) = setup("f-storm");
