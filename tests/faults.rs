@@ -59,6 +59,12 @@ fn local(p: &Project) -> std::collections::BTreeMap<String, String> {
     FUNCTIONS.iter().map(|id| (id.to_string(), code_sha(&report, id))).collect()
 }
 
+fn edit(p: &Project, rel: &str, from: &str, to: &str) {
+    let text = p.read(rel);
+    assert!(text.contains(from), "{rel} has no `{from}`");
+    p.write(rel, &text.replacen(from, to, 1));
+}
+
 fn edit_everything(p: &Project, tag: &str) {
     p.write("functions/hello_python/app.py", &(p.read("functions/hello_python/app.py") + &format!("# {tag}\n")));
     p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + &format!("// {tag}\n")));
@@ -510,6 +516,115 @@ fn killed_mid_sync_and_restarted_the_next_pass_finishes_the_job() {
     // A new daemon finishes what the old one started.
     let _d = daemon(&p, &proxy, "f-kill", &[]);
     wait_until("both edits to be live", Duration::from_secs(30), || live(&emu, "f-kill") == local(&p));
+}
+
+/// Every process below `pid` (its children, theirs, ...), from /proc.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for t in tasks.flatten() {
+            let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                out.push(c);
+                queue.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// What lamb keeps in `.lamb` is whole: state and build records parse, every zip in the store
+/// opens, and no temporary or partial file is left (dependency installs aside).
+fn lamb_dir_is_whole(p: &Project) {
+    let lamb = p.path().join(".lamb");
+    for f in files_under(&lamb) {
+        let rel = f.strip_prefix(&lamb).unwrap().to_string_lossy().into_owned();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if rel.starts_with("deps/") || rel.starts_with("work/") {
+            continue;
+        }
+        assert!(!name.starts_with('.') || name == ".gitignore", "a temporary file is left: {rel}");
+        match f.extension().and_then(|e| e.to_str()) {
+            Some("json") => {
+                let text = std::fs::read_to_string(&f).unwrap();
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or_else(|e| panic!("{rel} is torn ({e}): {text}"));
+            }
+            Some("zip") => {
+                assert!(rel.starts_with("artifacts/"), "{rel}");
+                zip_entries(&f);
+            }
+            Some("lock") => {}
+            _ => assert!(name == ".gitignore", "an unexpected file: {rel}"),
+        }
+    }
+}
+
+#[test]
+fn killed_during_a_slow_make_build_and_restarted_the_state_is_whole_and_the_build_finishes() {
+    let (emu, proxy, p) = setup("f-killmake");
+    // A slow build: the target says when it starts, then takes its time.
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("make-started");
+    let slow = |p: &Project| {
+        edit(
+            p,
+            "functions/hello_make/Makefile",
+            "build-HelloMake:\n",
+            &format!("build-HelloMake:\n\ttouch {}\n\tsleep 3\n", marker.display()),
+        );
+        p.write("functions/hello_make/bootstrap.in", "#!/bin/sh\necho @WHO@ killed mid-make\n");
+    };
+    // What it builds to, worked out in another checkout, so that no build in this one can
+    // finish the daemon's job for it.
+    let other = Project::example("hello");
+    slow(&other);
+    let want = local(&other);
+    std::fs::remove_file(&marker).unwrap();
+    let mut d = daemon(&p, &proxy, "f-killmake", &[]);
+    slow(&p);
+    wait_until("make to be running", Duration::from_secs(30), || marker.exists());
+    // SIGKILL, as a service manager stopping the unit hard: the daemon and its make.
+    let children = descendants(d.child.id());
+    assert!(!children.is_empty(), "make runs under the daemon");
+    d.signal(libc::SIGKILL);
+    for c in &children {
+        // SAFETY: signalling processes our own child started.
+        unsafe { libc::kill(*c as i32, libc::SIGKILL) };
+    }
+    d.child.wait().unwrap();
+    lamb_dir_is_whole(&p);
+    assert_ne!(live(&emu, "f-killmake")["HelloMake"], want["HelloMake"], "the killed build was not deployed");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join(".lamb/build.json")).unwrap()).unwrap();
+    assert_ne!(
+        record["resources"]["HelloMake"]["code_sha256"].as_str().unwrap(),
+        want["HelloMake"],
+        "the killed build left no record of an artifact it never made: {record}"
+    );
+    // A new daemon builds again (make runs again) and deploys what is on disk.
+    std::fs::remove_file(&marker).unwrap();
+    let _d = daemon(&p, &proxy, "f-killmake", &[]);
+    wait_until("the edit to be live", Duration::from_secs(60), || live(&emu, "f-killmake") == want);
+    assert!(marker.exists(), "the restarted daemon ran make again");
+    lamb_dir_is_whole(&p);
+    let scratch = files_under(&p.path().join(".lamb/work"));
+    assert!(scratch.is_empty(), "the killed build's scratch copy was not cleaned up: {scratch:?}");
 }
 
 #[test]
