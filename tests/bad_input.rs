@@ -273,7 +273,7 @@ fn a_code_directory_replaced_by_a_file() {
     let (p, before) = deployed("bad-dirfile");
     fs::remove_dir_all(p.path().join("functions/hello_shell")).unwrap();
     fs::write(p.path().join("functions/hello_shell"), "#!/bin/sh\n").unwrap();
-    refused(&p, "bad-dirfile", &before, &["HelloShell", "functions/hello_shell"]);
+    refused(&p, "bad-dirfile", &before, &["HelloShell", "functions/hello_shell", "is a file, not a directory"]);
 }
 
 #[test]
@@ -282,7 +282,7 @@ fn a_symlink_loop() {
     let dir = p.path().join("functions/hello_node");
     std::os::unix::fs::symlink(dir.join("b"), dir.join("a")).unwrap();
     std::os::unix::fs::symlink(dir.join("a"), dir.join("b")).unwrap();
-    refused(&p, "bad-loop", &before, &["HelloNode", "hello_node/a"]);
+    refused(&p, "bad-loop", &before, &["HelloNode", "hello_node/a", "symlink loop", "remove the link"]);
 }
 
 #[test]
@@ -309,6 +309,31 @@ fn a_function_over_lambdas_unzipped_limit_is_refused_before_upload() {
     assert!(all.contains("HelloShell") && all.contains("263.2 MB") && all.contains("limit of 262.1 MB"), "{all}");
     assert!(emu.writes().is_empty(), "nothing is uploaded: {:?}", emu.writes());
     assert_eq!(snapshot(&emu, "bad-big"), before);
+}
+
+#[test]
+fn a_function_over_the_unzipped_limit_only_with_its_layer_is_refused_before_upload() {
+    let emu = Emulator::start();
+    let (p, before) = deployed_on(&emu, "bad-big-layer");
+    // Each under 250 MB unzipped (sparse zeros: tiny zipped), together over it.
+    let sparse = |rel: &str, mib: u64| {
+        let f = fs::File::create(p.path().join(rel)).unwrap();
+        f.set_len(mib * 1024 * 1024).unwrap();
+    };
+    sparse("layers/shared/shared/data.bin", 140);
+    sparse("functions/hello_python/data.bin", 130);
+    emu.clear_requests();
+    let run = sync_on(&emu, &p, "bad-big-layer");
+    assert_eq!(run.code, 1, "{}", run.all());
+    let all = run.all();
+    for fragment in ["HelloPython", "with its layers (SharedLayer 146.8 MB)", "in all", "limit of 262.1 MB"] {
+        assert!(all.contains(fragment), "the message lacks `{fragment}`:\n{all}");
+    }
+    // The layer alone is within Lambda's limits and may be published; nothing is done to the
+    // function (no code, no layer swap).
+    let writes = emu.writes();
+    assert!(writes.iter().all(|(_, _, action)| action == "PublishLayerVersion"), "{writes:?}");
+    assert_eq!(snapshot(&emu, "bad-big-layer"), before);
 }
 
 #[test]
@@ -363,6 +388,18 @@ fn a_production_stack_is_refused_unless_allowed() {
     let run = p.lamb_env(&["sync", "--watch", "--yes", "--stack-name", "live-site"], &emu.env());
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("looks like production"), "{}", run.stderr);
+    // The watch daemon on the tagged stack: its name says nothing, the stack's tag does. It
+    // reports that, and pushes nothing, however often the code is saved.
+    let d = common::daemon::Daemon::spawn(&p, &emu.env(), "bad-tagged", &[], &[]);
+    common::daemon::wait_until("the refusal", std::time::Duration::from_secs(30), || {
+        d.output().contains("its tag Environment=Production")
+    });
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho hotfix 2\n");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let out = d.output();
+    assert!(out.contains("looks like production") && out.contains("--allow-production"), "{out}");
+    assert_eq!(snapshot(emu, "bad-tagged"), before, "{out}");
+    drop(d);
     // Allowed explicitly.
     let run = p.lamb_env(&["sync", "--yes", "--allow-production", "--stack-name", "bad-tagged"], &emu.env());
     assert_eq!(run.code, 0, "{}", run.all());
@@ -380,6 +417,8 @@ fn a_stack_that_cannot_be_updated_is_reported_and_left_alone() {
     for (status, fix) in [
         ("UPDATE_ROLLBACK_FAILED", "continue-update-rollback --stack-name bad-state"),
         ("UPDATE_IN_PROGRESS", "another operation is running on it; wait for it to finish"),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "another operation is running on it; wait for it to finish"),
+        ("CREATE_IN_PROGRESS", "another operation is running on it; wait for it to finish"),
         ("ROLLBACK_COMPLETE", "delete it (`lamb delete`) and deploy again"),
         ("DELETE_FAILED", "finish deleting it"),
     ] {

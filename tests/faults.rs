@@ -291,7 +291,70 @@ fn expired_credentials_are_one_clear_error_without_a_retry_storm() {
         run.stderr
     );
     assert_eq!(run.stderr.matches("no usable AWS credentials").count(), 1, "{}", run.stderr);
+    // It says which credentials: the default chain here.
+    assert!(
+        run.stderr.contains("the default credential chain: environment, ~/.aws profiles, SSO, IMDS"),
+        "{}",
+        run.stderr
+    );
     assert!(proxy.requests() <= 2, "no retries of a credentials error: {}", proxy.stats());
+    // A profile chosen by AWS_PROFILE, or by --profile, is named.
+    let mut env = proxy.env();
+    env.push(("AWS_PROFILE", "ci-expired".into()));
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-expired"], &env);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("no usable AWS credentials (profile `ci-expired` from AWS_PROFILE)"), "{}", run.stderr);
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        "[profile dev-expired]\naws_access_key_id = testing\naws_secret_access_key = testing\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let mut env: Vec<(&str, String)> = proxy
+        .env()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ACCESS_KEY") && !k.starts_with("AWS_SECRET"))
+        .collect();
+    env.push(("AWS_CONFIG_FILE", config.path().display().to_string()));
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-expired", "--profile", "dev-expired"], &env);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("no usable AWS credentials (profile `dev-expired`)"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("no usable AWS credentials").count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn a_throttling_exception_code_is_retried_like_too_many_requests() {
+    let (emu, proxy, p) = setup("f-throttling");
+    edit_everything(&p, "throttling");
+    // Some services answer throttling as 400 ThrottlingException, not 429.
+    let throttling = |extra: serde_json::Value| {
+        let mut rule =
+            json!({"fault": "throttle", "status": 400, "code": "ThrottlingException", "message": "Rate exceeded"});
+        rule.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        rule
+    };
+    proxy.add_all(vec![
+        throttling(json!({"service": "lambda", "action": "UpdateFunctionCode", "times": 3})),
+        throttling(json!({"service": "lambda", "action": "GetFunctionConfiguration", "times": 2})),
+    ]);
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-throttling"], &proxy.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    all_used(&proxy);
+    assert_eq!(proxy.injected("throttle"), 5);
+    assert_eq!(live(&emu, "f-throttling"), local(&p));
+    // When it never clears: that function fails, saying so, after bounded retries.
+    proxy.clear();
+    proxy.add(throttling(json!({"action": "UpdateFunctionCode", "path": "HelloShell", "times": -1})));
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho still throttled\n");
+    let run = p.lamb_env(&["sync", "--yes", "--stack-name", "f-throttling"], &proxy.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.all().contains("ThrottlingException: Rate exceeded") && run.all().contains("try again in a moment"),
+        "{}",
+        run.all()
+    );
+    let attempts = proxy.injected("throttle");
+    assert!((2..=10).contains(&attempts), "bounded retries, not a storm: {attempts}");
 }
 
 /// A daemon talking to AWS through the proxy.
