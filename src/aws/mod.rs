@@ -236,7 +236,11 @@ where
 fn short(detail: &str) -> String {
     let mut s = redact(&detail.replace('\n', " "));
     if s.len() > 400 {
-        s.truncate(400);
+        let mut cut = 400;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
         s.push_str("...");
     }
     s
@@ -388,6 +392,14 @@ mod tests {
         // Not a key id: too short, or part of a longer word.
         assert_eq!(redact("AKIA123 and XAKIALAMBREDACTTEST05"), "AKIA123 and XAKIALAMBREDACTTEST05");
         assert_eq!(redact("plain text, no secrets: a=b&c=d"), "plain text, no secrets: a=b&c=d");
+    }
+
+    #[test]
+    fn long_details_are_cut_on_a_character_boundary() {
+        let detail = format!("{}é{}", "x".repeat(399), "y".repeat(50));
+        let out = short(&detail);
+        assert!(out.ends_with("x..."), "{out}");
+        assert_eq!(out.len(), 399 + 3);
     }
 
     #[test]
