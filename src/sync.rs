@@ -814,6 +814,10 @@ impl<'a> Pusher<'a> {
                 }
                 FunctionAction::Update { code, layers } => {
                     let name = name.unwrap_or_default();
+                    // Lambda said an update is still running: no new one until it is done.
+                    let busy = remote_fn.is_some_and(|r| {
+                        r.last_update_status.as_deref() == Some("InProgress") || r.state.as_deref() == Some("Pending")
+                    });
                     let (this, limit, id) = (self.clone_parts(), limit.clone(), id.clone());
                     let artifact = if code { artifact } else { None };
                     let alias = self.aliases.get(&id).cloned();
@@ -821,7 +825,7 @@ impl<'a> Pusher<'a> {
                     tasks.spawn(async move {
                         let _permit = limit.acquire().await;
                         let t0 = Instant::now();
-                        let mut result = this.update_function(&name, artifact.as_ref(), layers.as_deref()).await;
+                        let mut result = this.update_function(&name, busy, artifact.as_ref(), layers.as_deref()).await;
                         // AutoPublishAlias: a new version of what now runs, and the alias on it.
                         let mut moved = None;
                         if let (Ok(live), Some(alias)) = (&result, &alias) {
@@ -955,13 +959,19 @@ impl TaskPusher {
     }
 
     /// Points a function at new layers and/or pushes its new code, then checks that Lambda runs
-    /// exactly the zip lamb built. Returns the CodeSha256 Lambda reports.
+    /// exactly the zip lamb built; `busy` (Lambda last reported an update in progress) waits
+    /// for that update to finish first. Returns the CodeSha256 Lambda reports.
     async fn update_function(
         &self,
         name: &str,
+        busy: bool,
         artifact: Option<&ArtifactReport>,
         layers: Option<&[String]>,
     ) -> Result<String, SyncError> {
+        if busy {
+            tracing::info!(function = name, "an update is in progress; waiting for it to finish");
+            self.lambda.wait_updated(name, Duration::from_secs(60)).await?;
+        }
         if let Some(layers) = layers {
             self.lambda.set_layers(name, layers).await?;
         }

@@ -169,25 +169,63 @@ fn a_makefile_target_that_fails() {
     refused(&p, "bad-make", &before, &["HelloMake", "compiler says: no"]);
 }
 
+/// `len` bytes deflate cannot shrink (xorshift), so packing them takes a while.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 #[test]
-fn a_source_file_deleted_during_the_build_gives_the_zip_of_what_is_left() {
-    let (p, _) = deployed("bad-vanish");
-    // The build itself removes a source file, as a user deleting it mid-build would: lamb
-    // sees the tree changed while building and builds again, never shipping the stale zip.
-    p.write("functions/hello_make/notes.txt", "soon gone\n");
-    let victim = p.path().join("functions/hello_make/notes.txt");
-    edit(
-        &p,
-        "functions/hello_make/Makefile",
-        "build-HelloMake:\n",
-        &format!("build-HelloMake:\n\trm -f {}\n", victim.display()),
-    );
-    let run = sync(&p, "bad-vanish");
+fn a_source_file_deleted_between_the_walk_and_the_zip_is_built_again_without_it() {
+    let (p, before) = deployed("bad-vanish");
+    // A copied (nodejs) function: a big file packed first, then a small one that is deleted
+    // while the big one is being zipped, i.e. after the walk listed it and before the zip
+    // reads it.
+    let dir = p.path().join("functions/hello_node");
+    fs::write(dir.join("a_big.bin"), incompressible(8 << 20)).unwrap();
+    fs::write(dir.join("z_victim.js"), "module.exports = 'soon gone';\n").unwrap();
+    let artifacts = p.path().join(".lamb/artifacts");
+    let victim = dir.join("z_victim.js");
+    let deleter = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            let packing = fs::read_dir(&artifacts)
+                .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".pack-")))
+                .unwrap_or(false);
+            if packing {
+                fs::remove_file(&victim).unwrap();
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        false
+    });
+    let run = p.lamb_env(&["-v", "sync", "--yes", "--stack-name", "bad-vanish"], &emulator().env());
+    assert!(deleter.join().unwrap(), "the file was never deleted mid-pack: {}", run.all());
+    assert!(!dir.join("z_victim.js").exists());
+    // lamb saw the file go, built again from what is there now, and deployed that.
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(!victim.exists());
-    let (report, _) = p.build_json(&["-r", "HelloMake"]);
+    assert!(
+        run.stderr.contains("z_victim.js") && run.stderr.contains("building again"),
+        "the rebuild is not reported:\n{}",
+        run.stderr
+    );
+    let (report, _) = p.build_json(&["-r", "HelloNode"]);
     let after = snapshot(emulator(), "bad-vanish");
-    assert_eq!(after.functions["HelloMake"].1, code_sha(&report, "HelloMake"), "live is the build of the final tree");
+    assert_eq!(after.functions["HelloNode"].1, code_sha(&report, "HelloNode"), "live is the build of the final tree");
+    let names = zip_names(&artifact_path(&report, "HelloNode"));
+    assert!(names.contains(&"a_big.bin".to_string()) && !names.contains(&"z_victim.js".to_string()), "{names:?}");
+    for id in ["HelloPython", "HelloShell", "HelloMake"] {
+        assert_eq!(after.functions[id], before.functions[id], "{id}");
+    }
 }
 
 #[test]
@@ -235,7 +273,7 @@ fn a_code_directory_replaced_by_a_file() {
     let (p, before) = deployed("bad-dirfile");
     fs::remove_dir_all(p.path().join("functions/hello_shell")).unwrap();
     fs::write(p.path().join("functions/hello_shell"), "#!/bin/sh\n").unwrap();
-    refused(&p, "bad-dirfile", &before, &["HelloShell", "functions/hello_shell"]);
+    refused(&p, "bad-dirfile", &before, &["HelloShell", "functions/hello_shell", "is a file, not a directory"]);
 }
 
 #[test]
@@ -244,7 +282,7 @@ fn a_symlink_loop() {
     let dir = p.path().join("functions/hello_node");
     std::os::unix::fs::symlink(dir.join("b"), dir.join("a")).unwrap();
     std::os::unix::fs::symlink(dir.join("a"), dir.join("b")).unwrap();
-    refused(&p, "bad-loop", &before, &["HelloNode", "hello_node/a"]);
+    refused(&p, "bad-loop", &before, &["HelloNode", "hello_node/a", "symlink loop", "remove the link"]);
 }
 
 #[test]
@@ -271,6 +309,31 @@ fn a_function_over_lambdas_unzipped_limit_is_refused_before_upload() {
     assert!(all.contains("HelloShell") && all.contains("263.2 MB") && all.contains("limit of 262.1 MB"), "{all}");
     assert!(emu.writes().is_empty(), "nothing is uploaded: {:?}", emu.writes());
     assert_eq!(snapshot(&emu, "bad-big"), before);
+}
+
+#[test]
+fn a_function_over_the_unzipped_limit_only_with_its_layer_is_refused_before_upload() {
+    let emu = Emulator::start();
+    let (p, before) = deployed_on(&emu, "bad-big-layer");
+    // Each under 250 MB unzipped (sparse zeros: tiny zipped), together over it.
+    let sparse = |rel: &str, mib: u64| {
+        let f = fs::File::create(p.path().join(rel)).unwrap();
+        f.set_len(mib * 1024 * 1024).unwrap();
+    };
+    sparse("layers/shared/shared/data.bin", 140);
+    sparse("functions/hello_python/data.bin", 130);
+    emu.clear_requests();
+    let run = sync_on(&emu, &p, "bad-big-layer");
+    assert_eq!(run.code, 1, "{}", run.all());
+    let all = run.all();
+    for fragment in ["HelloPython", "with its layers (SharedLayer 146.8 MB)", "in all", "limit of 262.1 MB"] {
+        assert!(all.contains(fragment), "the message lacks `{fragment}`:\n{all}");
+    }
+    // The layer alone is within Lambda's limits and may be published; nothing is done to the
+    // function (no code, no layer swap).
+    let writes = emu.writes();
+    assert!(writes.iter().all(|(_, _, action)| action == "PublishLayerVersion"), "{writes:?}");
+    assert_eq!(snapshot(&emu, "bad-big-layer"), before);
 }
 
 #[test]
@@ -325,6 +388,18 @@ fn a_production_stack_is_refused_unless_allowed() {
     let run = p.lamb_env(&["sync", "--watch", "--yes", "--stack-name", "live-site"], &emu.env());
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("looks like production"), "{}", run.stderr);
+    // The watch daemon on the tagged stack: its name says nothing, the stack's tag does. It
+    // reports that, and pushes nothing, however often the code is saved.
+    let d = common::daemon::Daemon::spawn(&p, &emu.env(), "bad-tagged", &[], &[]);
+    common::daemon::wait_until("the refusal", std::time::Duration::from_secs(30), || {
+        d.output().contains("its tag Environment=Production")
+    });
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho hotfix 2\n");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let out = d.output();
+    assert!(out.contains("looks like production") && out.contains("--allow-production"), "{out}");
+    assert_eq!(snapshot(emu, "bad-tagged"), before, "{out}");
+    drop(d);
     // Allowed explicitly.
     let run = p.lamb_env(&["sync", "--yes", "--allow-production", "--stack-name", "bad-tagged"], &emu.env());
     assert_eq!(run.code, 0, "{}", run.all());
@@ -342,6 +417,8 @@ fn a_stack_that_cannot_be_updated_is_reported_and_left_alone() {
     for (status, fix) in [
         ("UPDATE_ROLLBACK_FAILED", "continue-update-rollback --stack-name bad-state"),
         ("UPDATE_IN_PROGRESS", "another operation is running on it; wait for it to finish"),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "another operation is running on it; wait for it to finish"),
+        ("CREATE_IN_PROGRESS", "another operation is running on it; wait for it to finish"),
         ("ROLLBACK_COMPLETE", "delete it (`lamb delete`) and deploy again"),
         ("DELETE_FAILED", "finish deleting it"),
     ] {

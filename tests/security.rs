@@ -9,7 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::emulator::emulator;
+use common::daemon::{Daemon, wait_until};
+use common::emulator::{Emulator, emulator};
+use common::faults::FaultProxy;
 use common::*;
 
 const KEY_ID: &str = "AKIALAMBLEAKCHECK001";
@@ -166,4 +168,64 @@ fn only_yes_skips_the_first_sync_confirmation() {
     }
     let st = fs::read_to_string(p.path().join(".lamb/stacks/us-east-1--sec-yes.json")).unwrap();
     assert!(st.contains("\"sync_confirmed\": false"), "{st}");
+}
+
+/// A Lambda error quoting a presigned S3 URL and a SigV4 header, as real ones sometimes do.
+const SIGNED_KEY_ID: &str = "ASIALAMBSIGNEDURL001";
+const SIGNED_TOKEN: &str = "IQoJb3JpZ2luX2VjLAMBTOKENLEAK";
+const SIGNATURE: &str = "5a1e0f6b1f7f3c0b2d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4";
+
+fn signed_message() -> String {
+    format!(
+        "Error occurred while GetObject. S3 Error Code: AccessDenied. S3 URL: https://awslambda-us-east-1-tasks.s3.us-east-1.amazonaws.com/snapshots/123456789012/fn-leak?X-Amz-Security-Token={SIGNED_TOKEN}&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20240101T000000Z&X-Amz-SignedHeaders=host&X-Amz-Expires=600&X-Amz-Credential={SIGNED_KEY_ID}%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature={SIGNATURE} (request: Authorization: AWS4-HMAC-SHA256 Credential={SIGNED_KEY_ID}/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature={SIGNATURE})"
+    )
+}
+
+fn assert_redacted(what: &str, text: &str) {
+    for secret in
+        [SIGNED_KEY_ID, SIGNED_TOKEN, SIGNATURE, "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token"]
+    {
+        assert!(!text.contains(secret), "{what} shows `{secret}`:\n{text}");
+    }
+    assert!(text.contains("fn-leak?<redacted>") && text.contains("Credential=<redacted>"), "{what}:\n{text}");
+}
+
+#[test]
+fn a_signed_url_in_an_aws_error_is_redacted_in_output_logs_and_state() {
+    let emu = Emulator::start();
+    let proxy = FaultProxy::start(&emu);
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", "sec-signed"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    // Lambda refuses the code, quoting where it tried to read it from (not retried: a 400).
+    let rule = serde_json::json!({"fault": "error500", "action": "UpdateFunctionCode", "status": 400, "times": -1,
+        "code": "InvalidParameterValueException", "message": signed_message()});
+    proxy.add(rule.clone());
+    p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho signed\n");
+    for args in [
+        &["-vvv", "sync", "--yes", "--stack-name", "sec-signed"][..],
+        &["sync", "--yes", "--stack-name", "sec-signed", "-o", "json", "--log-format", "json"],
+    ] {
+        let run = p.lamb_env(args, &proxy.env());
+        assert_eq!(run.code, 1, "{args:?}: {}", run.all());
+        assert!(run.all().contains("InvalidParameterValueException"), "{args:?}: {}", run.all());
+        assert_redacted(&format!("lamb {}", args.join(" ")), &run.all());
+    }
+    assert!(proxy.injected("error500") >= 2, "{}", proxy.stats());
+    // What lamb keeps on disk about the failure.
+    let state = fs::read_to_string(p.path().join(".lamb/stacks/us-east-1--sec-signed.json")).unwrap();
+    assert_redacted("the stack state", &state);
+
+    // The watch daemon: its log line about the failure, and what `lamb status` says.
+    let d = Daemon::start(&p, &proxy.env(), "sec-signed", &[], &[("LAMB_LOG", "debug")]);
+    wait_until("the failure to be reported", Duration::from_secs(30), || d.output().contains("failed    HelloShell"));
+    assert_redacted("lamb sync --watch", &d.output());
+    let status = d.lamb(&p, &["status", "-o", "json"]);
+    assert_redacted("lamb status", &status.stdout);
+    for entry in walk(&p.path().join(".lamb")) {
+        if let Ok(text) = fs::read(&entry) {
+            let text = String::from_utf8_lossy(&text);
+            assert!(!text.contains(SIGNATURE) && !text.contains(SIGNED_TOKEN), "{}: {text}", entry.display());
+        }
+    }
 }

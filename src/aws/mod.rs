@@ -40,28 +40,111 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Until the first byte of an answer: AWS answers in well under a second, an emulator too.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[derive(Debug, thiserror::Error)]
+/// An AWS call that failed, said so that the user knows what to do. Its text never carries a
+/// signed URL's query string or credentials, whatever AWS put in its message (see [`redact`]).
+#[derive(Debug)]
 pub enum AwsError {
-    #[error(
-        "no AWS region: pass --region, set `region` in samconfig.toml, or set AWS_REGION (or a region in your AWS profile)"
-    )]
     NoRegion,
-    #[error(
-        "no usable AWS credentials ({source_desc}): {detail}; run `aws configure`, `aws sso login`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-    )]
     Credentials { source_desc: String, detail: String },
-    #[error(
-        "cannot reach AWS for {op} ({detail}); check your network, or AWS_ENDPOINT_URL if you point lamb at an emulator"
-    )]
     Unreachable { op: String, detail: String },
-    #[error("{op} failed: {code}: {message}{hint}")]
     Service { op: String, code: String, message: String, hint: String },
-    #[error("{op} failed: {detail}")]
     Other { op: String, detail: String },
-    #[error("{what} did not finish within {secs} s; {fix}")]
     Timeout { what: String, secs: u64, fix: String },
-    #[error("{0}")]
     Failed(String),
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            AwsError::NoRegion => "no AWS region: pass --region, set `region` in samconfig.toml, or set AWS_REGION (or a region in your AWS profile)".to_string(),
+            AwsError::Credentials { source_desc, detail } => format!(
+                "no usable AWS credentials ({source_desc}): {detail}; run `aws configure`, `aws sso login`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            ),
+            AwsError::Unreachable { op, detail } => format!(
+                "cannot reach AWS for {op} ({detail}); check your network, or AWS_ENDPOINT_URL if you point lamb at an emulator"
+            ),
+            AwsError::Service { op, code, message, hint } => format!("{op} failed: {code}: {message}{hint}"),
+            AwsError::Other { op, detail } => format!("{op} failed: {detail}"),
+            AwsError::Timeout { what, secs, fix } => format!("{what} did not finish within {secs} s; {fix}"),
+            AwsError::Failed(m) => m.clone(),
+        };
+        f.write_str(&redact(&text))
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// What replaces a secret in text lamb shows.
+pub const REDACTED: &str = "<redacted>";
+
+/// `text` without secrets AWS or the SDK may put in messages: the query string of a signed URL
+/// (one carrying `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`, `Signature`
+/// or `AWSAccessKeyId`, e.g. a presigned S3 link in a Lambda error) is replaced as a whole;
+/// `Credential=`, `Signature=` and `Security-Token=` values (a SigV4 header or form quoted
+/// back), `X-Amz-Security-Token:` header values, and access key ids (`AKIA...`, `ASIA...`)
+/// anywhere else are replaced one by one.
+pub fn redact(text: &str) -> String {
+    const SIGNED: [&str; 4] = ["signature=", "credential=", "security-token=", "awsaccesskeyid="];
+    let query_end = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | ')' | ']' | '}');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(q) = rest.find('?') {
+        let (head, tail) = rest.split_at(q + 1);
+        let end = tail.find(query_end).unwrap_or(tail.len());
+        let query = tail[..end].to_ascii_lowercase();
+        out.push_str(head);
+        out.push_str(if SIGNED.iter().any(|k| query.contains(k)) { REDACTED } else { &tail[..end] });
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    let value_end = |c: char| query_end(c) || matches!(c, ',' | '&' | ';');
+    for key in ["credential=", "signature=", "security-token=", "x-amz-security-token: "] {
+        out = redact_values(&out, key, value_end);
+    }
+    redact_key_ids(&out)
+}
+
+/// Replaces what follows each (ASCII case-insensitive) `key` up to `end` with [`REDACTED`].
+fn redact_values(text: &str, key: &str, end: impl Fn(char) -> bool) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(i) = lower[at..].find(key) {
+        let start = at + i + key.len();
+        let stop = text[start..].find(&end).map_or(text.len(), |n| start + n);
+        out.push_str(&text[at..start]);
+        if stop > start {
+            out.push_str(REDACTED);
+        }
+        at = stop;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Replaces access key ids: `AKIA` or `ASIA` and 16 more capitals or digits, as a word.
+fn redact_key_ids(text: &str) -> String {
+    let b = text.as_bytes();
+    let id_char = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied) = (0, 0);
+    while i + 20 <= b.len() {
+        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        if word_start
+            && (b[i..].starts_with(b"AKIA") || b[i..].starts_with(b"ASIA"))
+            && b[i + 4..i + 20].iter().all(|c| id_char(*c))
+            && b.get(i + 20).is_none_or(|c| !c.is_ascii_alphanumeric())
+        {
+            out.push_str(&text[copied..i]);
+            out.push_str(REDACTED);
+            i += 20;
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 impl AwsError {
@@ -132,7 +215,7 @@ where
         SdkError::ServiceError(se) => {
             let e = se.err();
             let code = e.code().unwrap_or("Unknown").to_string();
-            let message = e.message().unwrap_or("").to_string();
+            let message = redact(e.message().unwrap_or(""));
             let hint = hint_for(&code);
             if code.contains("ExpiredToken")
                 || code.contains("InvalidClientTokenId")
@@ -177,11 +260,15 @@ fn chain<E: std::error::Error>(err: &E) -> String {
     parts.join(": ")
 }
 
-/// The SDK's error chains repeat themselves; keep them readable.
+/// The SDK's error chains repeat themselves; keep them readable (and without secrets).
 fn short(detail: &str) -> String {
-    let mut s = detail.replace('\n', " ");
+    let mut s = redact(&detail.replace('\n', " "));
     if s.len() > 400 {
-        s.truncate(400);
+        let mut cut = 400;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
         s.push_str("...");
     }
     s
@@ -302,5 +389,76 @@ impl Backoff {
         tokio::time::sleep(self.delay.min(self.deadline - now)).await;
         self.delay = (self.delay * 3 / 2).min(self.max);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRESIGNED: &str = "https://awslambda-us-east-1-tasks.s3.us-east-1.amazonaws.com/snapshots/1/fn-0a1b?versionId=3\
+        &X-Amz-Security-Token=IQoJb3JpZ2luX2VjELAMBTOKEN%2F%2B&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+        &X-Amz-Date=20240101T000000Z&X-Amz-SignedHeaders=host&X-Amz-Expires=600\
+        &X-Amz-Credential=ASIALAMBREDACTTEST01%2F20240101%2Fus-east-1%2Fs3%2Faws4_request\
+        &X-Amz-Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_presigned_url_loses_its_query_string() {
+        let text = format!("Error occurred while GetObject. S3 Error Code: AccessDenied. URL: {PRESIGNED}. Check it");
+        let out = redact(&text);
+        assert_eq!(
+            out,
+            "Error occurred while GetObject. S3 Error Code: AccessDenied. URL: https://awslambda-us-east-1-tasks.s3.us-east-1.amazonaws.com/snapshots/1/fn-0a1b?<redacted> Check it"
+        );
+        // SigV2 links too, and quoted ones; a query without signing parameters stays.
+        assert_eq!(
+            redact("\"https://b.s3.amazonaws.com/k?AWSAccessKeyId=AKIALAMBREDACTTEST02&Expires=1&Signature=abc%3D\""),
+            "\"https://b.s3.amazonaws.com/k?<redacted>\""
+        );
+        assert_eq!(
+            redact("see https://docs.aws.amazon.com/x?page=2 now"),
+            "see https://docs.aws.amazon.com/x?page=2 now"
+        );
+    }
+
+    #[test]
+    fn credentials_signatures_tokens_and_key_ids_elsewhere_are_redacted() {
+        let out = redact(
+            "Authorization: AWS4-HMAC-SHA256 Credential=AKIALAMBREDACTTEST03/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024",
+        );
+        assert_eq!(
+            out,
+            "Authorization: AWS4-HMAC-SHA256 Credential=<redacted>, SignedHeaders=host;x-amz-date, Signature=<redacted>"
+        );
+        assert_eq!(redact("x-amz-security-token: FwoGZXIvYXdzEXAMPLE\nnext"), "x-amz-security-token: <redacted>\nnext");
+        assert_eq!(redact("key ASIALAMBREDACTTEST04 was used"), "key <redacted> was used");
+        // Not a key id: too short, or part of a longer word.
+        assert_eq!(redact("AKIA123 and XAKIALAMBREDACTTEST05"), "AKIA123 and XAKIALAMBREDACTTEST05");
+        assert_eq!(redact("plain text, no secrets: a=b&c=d"), "plain text, no secrets: a=b&c=d");
+    }
+
+    #[test]
+    fn long_details_are_cut_on_a_character_boundary() {
+        let detail = format!("{}é{}", "x".repeat(399), "y".repeat(50));
+        let out = short(&detail);
+        assert!(out.ends_with("x..."), "{out}");
+        assert_eq!(out.len(), 399 + 3);
+    }
+
+    #[test]
+    fn aws_errors_never_display_a_signed_url() {
+        let e = AwsError::Failed(format!("the update of function f failed in Lambda: {PRESIGNED}"));
+        let shown = e.to_string();
+        assert!(shown.ends_with("fn-0a1b?<redacted>"), "{shown}");
+        for secret in ["Signature", "Credential", "Security-Token", "ASIALAMB", "IQoJ"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let e = AwsError::Service {
+            op: "UpdateFunctionCode".into(),
+            code: "InvalidParameterValueException".into(),
+            message: format!("cannot read {PRESIGNED}"),
+            hint: String::new(),
+        };
+        assert!(e.to_string().ends_with("fn-0a1b?<redacted>"), "{e}");
     }
 }

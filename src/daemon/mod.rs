@@ -863,8 +863,18 @@ impl Daemon {
         let n = self.failures.entry(target.clone()).or_insert(0);
         *n = n.saturating_add(1);
         let backoff = RETRY_FIRST.saturating_mul(2u32.saturating_pow((*n - 1).min(16))).min(RETRY_MAX);
-        // Jitter, so many functions retrying do not hit AWS in lockstep.
-        let jitter = Duration::from_millis(u64::from(std::process::id() ^ n.wrapping_mul(7919)) % 250);
+        // Jitter, so functions that failed together do not retry in lockstep: random per
+        // target and per retry (each RandomState has fresh random keys; the clock is mixed in
+        // too), up to a quarter of the backoff, at least 250 ms.
+        let jitter = {
+            use std::hash::{BuildHasher, Hash, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            target.hash(&mut h);
+            n.hash(&mut h);
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()).hash(&mut h);
+            let span = 250 + backoff.as_millis() as u64 / 4;
+            Duration::from_millis(h.finish() % span)
+        };
         self.debouncer.event(target.clone(), now, backoff + jitter);
         if let Target::Unit(id) = target
             && let Some(s) = self.status.get_mut(id)

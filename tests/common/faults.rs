@@ -1,7 +1,7 @@
 //! A fault-injecting HTTP proxy in front of an [`Emulator`] (tests/emulator/fault_proxy.py):
 //! requests are forwarded untouched (SigV4 stays valid) unless a rule says to throttle,
-//! conflict, fail (500/503), expire credentials, reset the connection, delay or rewrite the
-//! answer. Rules and the fault kinds' exact wire formats are documented at the top of
+//! conflict, fail (500/503), expire credentials, reset the connection (before or after the
+//! request is applied), delay or rewrite the answer. Rules and the fault kinds' exact wire formats are documented at the top of
 //! fault_proxy.py; tests/emulator/fault_proxy_test.py has a working example of each.
 //!
 //! ```ignore
@@ -117,7 +117,8 @@ impl FaultProxy {
         self.stats()["requests"].as_u64().unwrap_or(0)
     }
 
-    /// The most concurrent requests seen per `"<action> <path>"` of a Lambda update.
+    /// The most concurrent Lambda updates (code, configuration, version, alias: any kind)
+    /// seen per function name.
     pub fn max_in_flight(&self) -> Vec<(String, u64)> {
         let stats = self.stats();
         let mut out: Vec<(String, u64)> = stats["max_in_flight"]
@@ -126,6 +127,13 @@ impl FaultProxy {
             .unwrap_or_default();
         out.sort();
         out
+    }
+
+    /// Every request since the last [`clear`](Self::clear), in arrival order: `{"seq", "service",
+    /// "action", "method", "path", "function", "fault", "replaced", "status", "start", "end"}`
+    /// (times in UNIX seconds; `fault` the kind injected or null).
+    pub fn request_log(&self) -> Vec<serde_json::Value> {
+        self.call("GET", "/_requests", &serde_json::Value::Null).as_array().cloned().unwrap_or_default()
     }
 
     /// Forwards to another emulator (one a test restarted).

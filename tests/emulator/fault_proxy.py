@@ -21,7 +21,14 @@ Control endpoints (JSON in and out; never forwarded, never counted):
     GET    /_faults    {"rules": [RULE + "id", "remaining", "skip_left", "fired"],
                         "injected": {"<kind>": n}, "events": [{"rule", "fault", "service",
                         "action", "method", "path"}], "requests": n,
-                        "max_in_flight": {"<action> <path>": n}, "upstream": url}
+                        "max_in_flight": {"<function name>": n}, "upstream": url}
+    GET    /_requests  every request since the last DELETE /_faults, in arrival order:
+                       [{"seq", "service", "action", "method", "path", "function", "fault",
+                         "replaced", "status", "start", "end"}]; "function" is the Lambda
+                       function a lambda call names ("" otherwise), "fault" the kind injected
+                       (or "upstream_down", or null), "replaced" the rewrite's substitutions,
+                       "status" what the client got (null for a reset), "start"/"end" the
+                       wall-clock times (UNIX seconds) it arrived and was answered
     POST   /_upstream  {"url": "http://127.0.0.1:PORT"} repoints the upstream
     GET    /_upstream  {"url": ...}
 
@@ -38,6 +45,11 @@ skips and the next rules are tried. Every injected fault counts in "injected" an
 event; a request the proxy could not forward (upstream unreachable, i.e. the emulator was
 stopped) is answered with a connection reset and counts as "upstream_down".
 
+"max_in_flight" is per Lambda function (its name, from a name or an ARN in the path), over
+every call that changes it (UpdateFunctionCode, UpdateFunctionConfiguration, PublishVersion,
+UpdateAlias) whatever the kind: a code update overlapping a configuration update of the same
+function counts 2.
+
 Fault kinds; error bodies are in the protocol each service's SDK parses (restJson with
 x-amzn-ErrorType for lambda and unknown services, awsQuery XML for cloudformation, sts, iam,
 sns, S3 XML for s3; no body for HEAD):
@@ -53,6 +65,10 @@ sns, S3 XML for s3; no body for HEAD):
     error503   503 ServiceUnavailableException        503 ServiceUnavailable       503 ServiceUnavailable
     expired    403 ExpiredTokenException              400 ExpiredToken             400 ExpiredToken
     reset      the request is read, then the client connection is closed with a TCP RST
+               (the request never reaches the upstream)
+    reset_after  the request is forwarded and applied upstream, then the client connection
+               is closed with a TCP RST instead of the answer: the client sees an error for a
+               write that happened
     delay      forwarded, then the answer waits delay_ms
     rewrite    forwarded, then re.sub(find, replace, body) on the answer (UTF-8 text)
 
@@ -67,6 +83,7 @@ Examples (JSON as POSTed; the two rewrites are checked verbatim by fault_proxy_t
     {"fault": "error503", "service": "cloudformation", "action": "DescribeStacks", "times": -1}
     {"fault": "expired", "service": "s3"}
     {"fault": "reset", "action": "PutObject"}
+    {"fault": "reset_after", "action": "UpdateFunctionCode"}
     {"fault": "delay", "action": "GetFunction", "delay_ms": 1500}
     moto writes Lambda JSON with ": " between key and value (regex "LastUpdateStatus":\s*"Successful"):
     {"fault": "rewrite", "action": "GetFunctionConfiguration", "times": 3,
@@ -96,7 +113,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-FAULT_KINDS = ("throttle", "conflict", "error500", "error503", "expired", "reset", "delay", "rewrite")
+FAULT_KINDS = ("throttle", "conflict", "error500", "error503", "expired", "reset", "reset_after", "delay",
+               "rewrite")
 ERROR_KINDS = ("throttle", "conflict", "error500", "error503", "expired")
 RULE_FIELDS = {"fault", "service", "action", "method", "path", "times", "skip", "delay_ms", "find", "replace",
                "status", "code", "message"}
@@ -216,6 +234,17 @@ def lambda_function(path: str) -> str:
     if len(segs) >= 3 and segs[1] == "functions":
         return unquote(segs[2])
     return ""
+
+
+def function_name(path: str) -> str:
+    """The bare function name in a Lambda path: from a name, a partial or full ARN (its
+    qualifier dropped), or ""."""
+    fn = lambda_function(path)
+    if ":function:" in fn:
+        fn = fn.split(":function:", 1)[1]
+    elif fn.count(":") == 2 and fn.split(":", 1)[0].isdigit():  # 123456789012:function:name
+        fn = fn.split(":")[-1]
+    return fn.split(":", 1)[0]
 
 
 _S3_BUCKET_SUB = {
@@ -488,6 +517,7 @@ class State:
         self.requests = 0
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
+        self.log: list[dict[str, Any]] = []
 
     def set_upstream(self, url: str) -> None:
         u = urlparse(url)
@@ -524,23 +554,33 @@ class State:
                 "upstream": self.upstream,
             }
 
-    def arrive(self, req: dict[str, Any]) -> str | None:
-        """Counts the request and, for a lambda write, its concurrency; returns the key."""
-        key = None
-        if req["service"] == "lambda" and req["action"] in LAMBDA_WRITES:
-            key = f"{req['action']} {req['path']}"
+    def arrive(self, req: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        """Counts the request and, for a lambda write, its concurrency per function; returns
+        the concurrency key and the request's log entry (completed by `leave`)."""
+        fn = function_name(req["path"]) if req["service"] == "lambda" else ""
+        key = fn if fn and req["action"] in LAMBDA_WRITES else None
+        entry: dict[str, Any] = {"seq": 0, "service": req["service"], "action": req["action"],
+                                 "method": req["method"], "path": req["path"], "function": fn, "fault": None,
+                                 "replaced": None, "status": None, "start": time.time(), "end": None}
         with self.lock:
             self.requests += 1
+            entry["seq"] = self.requests
+            self.log.append(entry)
             if key:
                 n = self.in_flight.get(key, 0) + 1
                 self.in_flight[key] = n
                 self.max_in_flight[key] = max(self.max_in_flight.get(key, 0), n)
-        return key
+        return key, entry
 
-    def leave(self, key: str | None) -> None:
-        if key:
-            with self.lock:
+    def leave(self, key: str | None, entry: dict[str, Any]) -> None:
+        with self.lock:
+            entry["end"] = time.time()
+            if key:
                 self.in_flight[key] = max(0, self.in_flight.get(key, 0) - 1)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(e) for e in self.log]
 
     def pick(self, req: dict[str, Any]) -> dict[str, Any] | None:
         with self.lock:
@@ -562,6 +602,11 @@ class State:
         with self.lock:
             self.injected[kind] = self.injected.get(kind, 0) + 1
             self.events.append(event)
+            entry = req.get("entry")
+            if entry is not None:
+                entry["fault"] = kind
+                if "replaced" in extra:
+                    entry["replaced"] = extra["replaced"]
         log(f"{kind} {req['method']} {req['path']} ({req['service']} {req['action']})")
 
     def upstream_address(self) -> tuple[str, int]:
@@ -678,18 +723,19 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         path, _, query = self.path.partition("?")
-        if path in ("/_faults", "/_upstream"):
+        if path in ("/_faults", "/_upstream", "/_requests"):
             self._control(path, body)
             return
         req = classify(self.command, path, query, self.headers, body)
         state = self.server.state
-        key = state.arrive(req)
+        key, entry = state.arrive(req)
+        req["entry"] = entry
         try:
             self._proxy(req, raw_body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            state.leave(key)
+            state.leave(key, entry)
 
     def _proxy(self, req: dict[str, Any], raw_body: bytes) -> None:
         state = self.server.state
@@ -702,6 +748,7 @@ class Handler(BaseHTTPRequestHandler):
         if rule and kind in ERROR_KINDS:
             status, headers, data = error_response(kind, req, rule)
             state.record(kind, rule, req, status=status)
+            req["entry"]["status"] = status
             self._send(status, _phrase(status), headers, b"" if self.command == "HEAD" else data)
             return
         try:
@@ -709,6 +756,11 @@ class Handler(BaseHTTPRequestHandler):
         except UpstreamDown as e:
             log(f"upstream down: {e}")
             state.record("upstream_down", None, req)
+            self._reset()
+            return
+        if rule and kind == "reset_after":
+            # Applied upstream; the client never hears it was.
+            state.record(kind, rule, req, upstream_status=status)
             self._reset()
             return
         head_length = next((v for k, v in headers if k.lower() == "content-length"), None)
@@ -728,6 +780,7 @@ class Handler(BaseHTTPRequestHandler):
                 reason = _phrase(status)
             if kind != "delay":
                 state.record(kind or "", rule, req, **extra)
+        req["entry"]["status"] = status
         self._send(status, reason, headers, data, head_length=head_length)
 
     def _control(self, path: str, body: bytes) -> None:
@@ -735,6 +788,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path == "/_faults" and self.command == "GET":
                 self._json(200, state.snapshot())
+            elif path == "/_requests" and self.command == "GET":
+                self._json(200, state.request_log())
             elif path == "/_faults" and self.command == "POST":
                 spec = json.loads(body or b"{}")
                 if isinstance(spec, dict) and "rules" in spec:

@@ -690,18 +690,102 @@ def run(emu_port: int, proxy_port: int) -> None:
         for t in threads:
             t.join()
         expect(not errors, f"{errors}")
-        key = f"UpdateFunctionConfiguration /2015-03-31/functions/{FN}/configuration"
         mif = faults.stats()["max_in_flight"]
-        expect(mif.get(key) == 3, f"max_in_flight {mif}")
+        expect(mif == {FN: 3}, f"max_in_flight {mif}")
         faults.clear()
         lam.update_function_code(FunctionName=FN, ZipFile=code_v1)
         lam.update_function_code(FunctionName=FN, ZipFile=code_v2)
         lam.get_function(FunctionName=FN)
         mif = faults.stats()["max_in_flight"]
-        expect(mif == {f"UpdateFunctionCode /2015-03-31/functions/{FN}/code": 1}, f"max_in_flight {mif}")
+        expect(mif == {FN: 1}, f"max_in_flight {mif}")
+        faults.clear()
+        # Different kinds of update on one function, the function named by ARN in one of them,
+        # overlap: they count together, under the function's name.
+        arn = direct["lambda"].get_function_configuration(FunctionName=FN)["FunctionArn"]
+        faults.add({"fault": "delay", "action": ["UpdateFunctionCode", "UpdateFunctionConfiguration"],
+                    "delay_ms": 500, "times": -1})
+        calls = [lambda: clients(proxy_port)["lambda"].update_function_code(FunctionName=arn, ZipFile=code_v1),
+                 lambda: clients(proxy_port)["lambda"].update_function_configuration(FunctionName=FN,
+                                                                                     Description="overlap")]
+
+        def call(fn: Callable[[], Any]) -> None:
+            try:
+                fn()
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=call, args=(c,)) for c in calls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        expect(not errors, f"{errors}")
+        mif = faults.stats()["max_in_flight"]
+        expect(mif == {FN: 2}, f"a code and a configuration update at once: max_in_flight {mif}")
         faults.clear()
 
-    check("max_in_flight: concurrent lambda updates of one function are counted", max_in_flight)
+    check("max_in_flight: concurrent lambda updates of one function are counted per function, "
+          "across kinds", max_in_flight)
+
+    def request_log() -> None:
+        faults.add({"fault": "throttle", "action": "GetFunction"},
+                   {"fault": "rewrite", "action": "GetFunctionConfiguration", "find": "Successful",
+                    "replace": "InProgress"})
+        client_error(lambda: lam.get_function(FunctionName=FN))
+        lam.get_function_configuration(FunctionName=FN)
+        lam.get_function_configuration(FunctionName=FN)
+        arn = direct["lambda"].get_function_configuration(FunctionName=FN)["FunctionArn"]
+        lam.get_function_configuration(FunctionName=arn)
+        s3.head_bucket(Bucket=BUCKET)
+        status, log = http_json(proxy_port, "GET", "/_requests")
+        expect(status == 200, f"{status} {log}")
+        got = [(e["seq"], e["action"], e["function"], e["fault"], e["replaced"], e["status"]) for e in log]
+        want = [(1, "GetFunction", FN, "throttle", None, 429),
+                (2, "GetFunctionConfiguration", FN, "rewrite", 1, 200),
+                (3, "GetFunctionConfiguration", FN, None, None, 200),
+                (4, "GetFunctionConfiguration", FN, None, None, 200),
+                (5, "HeadBucket", "", None, None, 200)]
+        expect(got == want, f"{got} != {want}")
+        expect(all(e["start"] <= e["end"] for e in log) and log[0]["end"] <= log[1]["start"], f"times {log}")
+        faults.clear()
+        expect(http_json(proxy_port, "GET", "/_requests")[1] == [], "DELETE /_faults clears the log")
+
+    check("request log: every request in order with its function, fault, rewrite, status and times",
+          request_log)
+
+    def reset_after() -> None:
+        http_json(emu_port, "DELETE", "/_lamb/requests")
+        faults.add({"fault": "reset_after", "action": "UpdateFunctionCode"})
+        try:
+            lam.update_function_code(FunctionName=FN, ZipFile=code_v2)
+            raise AssertionError("call succeeded")
+        except (ConnectionClosedError, EndpointConnectionError) as e:
+            expect("reset" in str(e).lower() or "closed" in str(e).lower() or "aborted" in str(e).lower(), str(e))
+        # The client saw an error, but the update was applied.
+        reached = [r["action"] for r in http_json(emu_port, "GET", "/_lamb/requests")[1]]
+        expect(reached == ["UpdateFunctionCode"], f"the request did not reach the emulator: {reached}")
+        sha = direct["lambda"].get_function_configuration(FunctionName=FN)["CodeSha256"]
+        expect(sha == code_sha256(code_v2), "the update was not applied")
+        ev = faults.stats()["events"]
+        expect(len(ev) == 1 and ev[0]["fault"] == "reset_after" and ev[0]["upstream_status"] == 200, f"{ev}")
+        # At the socket level it is an RST after the upstream answered.
+        faults.add({"fault": "reset_after", "action": "GetFunction"})
+        s = socket.create_connection(("127.0.0.1", proxy_port), timeout=5)
+        s.sendall(f"GET /2015-03-31/functions/{FN} HTTP/1.1\r\nHost: x\r\nAuthorization: AWS4-HMAC-SHA256 "
+                  "Credential=testing/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=x"
+                  "\r\n\r\n".encode())
+        try:
+            data = s.recv(100)
+            raise AssertionError(f"got {data!r} instead of a reset")
+        except ConnectionResetError:
+            pass
+        finally:
+            s.close()
+        expect(faults.injected("reset_after") == 2, f"{faults.stats()['injected']}")
+        faults.clear()
+        lam.update_function_code(FunctionName=FN, ZipFile=code_v1)
+
+    check("reset_after: the request is applied upstream, then the client connection is reset", reset_after)
 
 
 def main() -> int:
