@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -970,13 +970,13 @@ impl TaskPusher {
     ) -> Result<String, SyncError> {
         if busy {
             tracing::info!(function = name, "an update is in progress; waiting for it to finish");
-            self.lambda.wait_updated(name, Duration::from_secs(60)).await?;
+            self.lambda.wait_updated(name, crate::aws::lambda::UPDATE_TIMEOUT).await?;
         }
         if let Some(layers) = layers {
             self.lambda.set_layers(name, layers).await?;
         }
         let Some(a) = artifact else {
-            return Ok(self.lambda.wait_updated(name, Duration::from_secs(60)).await?.code_sha256);
+            return Ok(self.lambda.wait_updated(name, crate::aws::lambda::UPDATE_TIMEOUT).await?.code_sha256);
         };
         let code = self.code_source(a).await?;
         let live = self.lambda.update_code(name, &code).await?;
