@@ -17,6 +17,7 @@ pub struct Daemon {
     err: PathBuf,
     notify: UnixDatagram,
     pub runtime_dir: tempfile::TempDir,
+    project: PathBuf,
     _logs: tempfile::TempDir,
 }
 
@@ -65,7 +66,7 @@ impl Daemon {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
-        Daemon { child, out, err, notify, runtime_dir, _logs: logs }
+        Daemon { child, out, err, notify, runtime_dir, project: p.path().to_path_buf(), _logs: logs }
     }
 
     pub fn output(&self) -> String {
@@ -88,7 +89,11 @@ impl Daemon {
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the daemon exited ({status}) before {prefix}: {}", self.output());
+                panic!(
+                    "the daemon exited ({status}) before {prefix}: {}{}",
+                    self.output(),
+                    lock_holders(&self.project)
+                );
             }
             assert!(Instant::now() < deadline, "no {prefix} within {timeout:?}: {}", self.output());
         }
@@ -114,6 +119,30 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Which processes have the project's daemon lock file open, for a failure message: a
+/// second daemon refused by a lock nobody should hold any more needs this to be explained.
+fn lock_holders(project: &std::path::Path) -> String {
+    let lock = project.join(".lamb/daemon.lock").canonicalize().unwrap_or_default();
+    let mut out = String::new();
+    for proc_dir in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(fds) = fs::read_dir(proc_dir.path().join("fd")) else { continue };
+        if fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t == lock)) {
+            let cmd = fs::read_to_string(proc_dir.path().join("cmdline")).unwrap_or_default().replace('\0', " ");
+            let state = fs::read_to_string(proc_dir.path().join("status"))
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("State:"))
+                .unwrap_or_default()
+                .to_string();
+            out.push_str(&format!(
+                "\n  lock held open by pid {}: {cmd} ({state})",
+                proc_dir.file_name().to_string_lossy()
+            ));
+        }
+    }
+    out
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
