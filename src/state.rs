@@ -127,6 +127,8 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        // Nobody holds it any more: a later waiter must not name this process.
+        let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }
 }
