@@ -168,12 +168,7 @@ pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) ->
             kind: if u.is_layer { Kind::Layer } else { Kind::Function },
             architecture: u.res.architecture,
             location: u.res.location(),
-            target: Target::of(&u).map(|mut t| {
-                if !u.is_layer {
-                    t.skip_dirs = project.layer_dirs_under(&u.res.id, &t.source);
-                }
-                t
-            }),
+            target: Target::in_project(project, &u),
         })
         .collect();
 

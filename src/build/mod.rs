@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::fingerprint::{self, FileEntry, FingerprintError, TreeHash, WalkOptions};
 use crate::package::{self, Artifact, PackEntry, PackageError};
 use crate::project::value::Value;
-use crate::project::{Arch, Code, Unit};
+use crate::project::{Arch, Code, Project, Unit};
 pub use deps::{Deps, DepsCache, DepsContext};
 pub use method::{Method, NotBuilt};
 pub use store::Store;
@@ -104,6 +104,16 @@ impl Target {
             needs_bootstrap,
             skip_dirs: Vec::new(),
         })
+    }
+
+    /// The build target for `unit` of `project`: as [`Target::of`], with the directories of a
+    /// function's own layers inside its code left out of it.
+    pub fn in_project(project: &Project, unit: &Unit) -> Result<Target, NotBuilt> {
+        let mut t = Target::of(unit)?;
+        if !unit.is_layer {
+            t.skip_dirs = project.layer_dirs_under(&unit.res.id, &t.source);
+        }
+        Ok(t)
     }
 
     /// Patterns left out of the source tree for this method, beyond the defaults.
@@ -400,7 +410,6 @@ impl Builder {
     }
 }
 
-/// The cache key of a target: its tree and every setting that changes the artifact.
 /// A custom runtime's directory without a runnable `bootstrap` is source code, not a build:
 /// packing it would deploy a function that cannot start.
 fn check_bootstrap(t: &Target, files: &[FileEntry]) -> Result<(), BuildError> {
@@ -423,6 +432,7 @@ fn check_bootstrap(t: &Target, files: &[FileEntry]) -> Result<(), BuildError> {
     }
 }
 
+/// The cache key of a target: its tree and every setting that changes the artifact.
 fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>, tool: Option<&str>) -> String {
     let settings = serde_json::json!({
         "v": BUILD_KEY_VERSION,

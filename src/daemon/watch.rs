@@ -29,6 +29,19 @@ struct Leaves {
     gitignore: bool,
     /// The build method's own excludes (`node_modules`, `.venv`, ...), matched per component.
     names: GlobSet,
+    /// Subdirectories that are other code (a function's own layers), relative.
+    skip_dirs: Vec<String>,
+}
+
+/// One matcher for `patterns`; a pattern that does not parse matches nothing.
+fn glob_set<'a>(patterns: impl IntoIterator<Item = &'a str>) -> GlobSet {
+    let mut b = GlobSetBuilder::new();
+    for pat in patterns {
+        if let Ok(g) = Glob::new(pat) {
+            b.add(g);
+        }
+    }
+    b.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
 /// How many entries [`linked_targets`] looks at in one code directory at most.
@@ -94,27 +107,19 @@ impl Index {
     ) -> Index {
         let mut dirs = Vec::new();
         let mut files: HashMap<PathBuf, Vec<Target>> = HashMap::new();
-        let mut b = GlobSetBuilder::new();
-        for pat in DEFAULT_EXCLUDES {
-            if let Ok(g) = Glob::new(pat) {
-                b.add(g);
-            }
-        }
-        let excludes = b.build().unwrap_or_else(|_| GlobSet::empty());
+        let excludes = glob_set(DEFAULT_EXCLUDES.iter().copied());
         for u in project.units() {
             let r = u.res;
             match &r.code {
                 Code::Dir(d) => {
-                    let leaves = match crate::build::Target::of(&u) {
+                    let leaves = match crate::build::Target::in_project(project, &u) {
                         Ok(t) => {
                             let opts = t.walk_options(&project.root, false);
-                            let mut b = GlobSetBuilder::new();
-                            for pat in &opts.extra_excludes {
-                                if let Ok(g) = Glob::new(pat) {
-                                    b.add(g);
-                                }
+                            Leaves {
+                                gitignore: opts.gitignore,
+                                names: glob_set(opts.extra_excludes.iter().map(String::as_str)),
+                                skip_dirs: opts.skip_dirs,
                             }
-                            Leaves { gitignore: opts.gitignore, names: b.build().unwrap_or_else(|_| GlobSet::empty()) }
                         }
                         Err(_) => Leaves::default(),
                     };
@@ -138,7 +143,7 @@ impl Index {
             for p in paths {
                 let p = p.canonicalize().unwrap_or_else(|_| p.clone());
                 if p.is_dir() {
-                    dirs.push((p, id.clone(), Leaves { gitignore: true, names: GlobSet::empty() }));
+                    dirs.push((p, id.clone(), Leaves { gitignore: true, ..Leaves::default() }));
                 } else {
                     files.entry(p).or_default().push(Target::Unit(id.clone()));
                 }
@@ -210,7 +215,9 @@ impl Index {
         let mut gitignored = None;
         for (dir, id, leaves) in &self.dirs {
             let Ok(inside) = path.strip_prefix(dir) else { continue };
-            if inside.components().any(|c| leaves.names.is_match(c.as_os_str())) {
+            if inside.components().any(|c| leaves.names.is_match(c.as_os_str()))
+                || leaves.skip_dirs.iter().any(|d| inside.starts_with(d))
+            {
                 continue;
             }
             // What git ignores is not part of the build (a `dist/`, logs, a local venv).
@@ -473,6 +480,22 @@ mod tests {
         // A prebuilt directory is packed as it is, gitignored build output included.
         assert_eq!(units(&idx.classify(&root.join("pre/dist/bootstrap.bin"))), ["Pre"]);
         assert_eq!(units(&idx.classify(&root.join("pre/app.log"))), ["Pre"]);
+    }
+
+    #[test]
+    fn a_layer_inside_its_functions_code_is_the_layers_change_only() {
+        let (_d, p) = project(&[
+            (
+                "template.yaml",
+                "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: app, Runtime: python3.12, Handler: a.h, Layers: [!Ref Lib]}\n  Lib:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: app/lib}\n",
+            ),
+            ("app/a.py", ""),
+            ("app/lib/l.py", ""),
+        ]);
+        let root = p.root.clone();
+        let idx = Index::new(&p, &Default::default(), &[], &[]);
+        assert_eq!(units(&idx.classify(&root.join("app/lib/l.py"))), ["Lib"], "the function's zip leaves it out");
+        assert_eq!(units(&idx.classify(&root.join("app/a.py"))), ["Fn"]);
     }
 
     #[test]
