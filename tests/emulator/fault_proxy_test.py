@@ -161,6 +161,19 @@ class Proc:
         return self.proc.returncode
 
 
+def expect_reset(port: int, request: bytes) -> None:
+    """Sends a raw HTTP request to the proxy and expects an RST, not an answer or a clean close."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(request)
+    try:
+        data = s.recv(100)
+        raise AssertionError(f"got {data!r} instead of a reset")
+    except ConnectionResetError:
+        pass
+    finally:
+        s.close()
+
+
 def http_json(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -614,15 +627,7 @@ def run(emu_port: int, proxy_port: int) -> None:
         expect(reached == ["GetFunction"], f"a reset request reached the emulator: {reached}")
         # At the socket level it is an RST, not a clean close.
         faults.add({"fault": "reset", "path": "^/raw$"})
-        s = socket.create_connection(("127.0.0.1", proxy_port), timeout=5)
-        s.sendall(b"POST /raw HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
-        try:
-            data = s.recv(100)
-            raise AssertionError(f"got {data!r} instead of a reset")
-        except ConnectionResetError:
-            pass
-        finally:
-            s.close()
+        expect_reset(proxy_port, b"POST /raw HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
         expect(faults.injected("reset") == 2, f"{faults.stats()['injected']}")
         faults.clear()
 
@@ -770,17 +775,9 @@ def run(emu_port: int, proxy_port: int) -> None:
         expect(len(ev) == 1 and ev[0]["fault"] == "reset_after" and ev[0]["upstream_status"] == 200, f"{ev}")
         # At the socket level it is an RST after the upstream answered.
         faults.add({"fault": "reset_after", "action": "GetFunction"})
-        s = socket.create_connection(("127.0.0.1", proxy_port), timeout=5)
-        s.sendall(f"GET /2015-03-31/functions/{FN} HTTP/1.1\r\nHost: x\r\nAuthorization: AWS4-HMAC-SHA256 "
-                  "Credential=testing/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=x"
-                  "\r\n\r\n".encode())
-        try:
-            data = s.recv(100)
-            raise AssertionError(f"got {data!r} instead of a reset")
-        except ConnectionResetError:
-            pass
-        finally:
-            s.close()
+        expect_reset(proxy_port, f"GET /2015-03-31/functions/{FN} HTTP/1.1\r\nHost: x\r\nAuthorization: AWS4-HMAC-SHA256 "
+                     "Credential=testing/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=x"
+                     "\r\n\r\n".encode())
         expect(faults.injected("reset_after") == 2, f"{faults.stats()['injected']}")
         faults.clear()
         lam.update_function_code(FunctionName=FN, ZipFile=code_v1)
