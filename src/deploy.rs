@@ -13,10 +13,11 @@ use serde::Serialize;
 use crate::aws::cloudformation::{Change, ChangeSetOutcome, ChangeSetRequest, Event, Output, StackInfo, StackResource};
 use crate::aws::s3::S3Api;
 use crate::aws::{Aws, AwsError};
-use crate::config::{Bucket, StackConfig};
+use crate::config::StackConfig;
 use crate::engine::{BuildReport, Kind, Status};
 use crate::infra::{self, Location};
 use crate::project::{Project, ProjectError};
+use crate::push::{PushError, Pusher, SyncStatus, artifact_key, resolve_bucket};
 use crate::state::{self, InfraRecord, LayerRecord, StackState, StateError};
 
 /// Templates larger than this go to CloudFormation through S3.
@@ -32,10 +33,8 @@ pub enum DeployError {
     State(#[from] StateError),
     #[error("cannot deploy: {count} function(s) or layer(s) failed to build:\n{details}")]
     Build { count: usize, details: String },
-    #[error(
-        "no S3 bucket for packaged code: pass --s3-bucket NAME, set s3_bucket in samconfig.toml, or pass --resolve-s3 to let lamb create and use lamb-artifacts-<account>-<region>"
-    )]
-    NoBucket,
+    #[error(transparent)]
+    Push(#[from] PushError),
     #[error("stack {stack} is {status}: {fix}")]
     StackNotReady { stack: String, status: String, fix: String },
     #[error("deploy of stack {stack} failed: the stack is {status}{reasons}")]
@@ -43,7 +42,18 @@ pub enum DeployError {
     #[error("change set not executed: {0}")]
     Declined(String),
     #[error("stack {stack} is deployed, but bringing its functions' code in line failed:\n{details}")]
-    Push { stack: String, details: String },
+    Converge { stack: String, details: String },
+}
+
+impl DeployError {
+    /// The AWS failure underneath, when there is one.
+    pub fn aws(&self) -> Option<&AwsError> {
+        match self {
+            DeployError::Aws(e) => Some(e),
+            DeployError::Push(p) => p.aws(),
+            _ => None,
+        }
+    }
 }
 
 /// What a deploy shows as it goes.
@@ -90,33 +100,6 @@ impl From<&Output> for OutputRow {
     fn from(o: &Output) -> Self {
         OutputRow { key: o.key.clone(), value: o.value.clone(), description: o.description.clone() }
     }
-}
-
-/// The artifact bucket to use, creating lamb's managed one on first use.
-pub async fn resolve_bucket(aws: &Aws, cfg: &StackConfig, state: &StackState) -> Result<String, DeployError> {
-    match &cfg.bucket {
-        Bucket::Named(b) => Ok(b.clone()),
-        // Not configured for this command: the bucket the last deploy of this stack used.
-        Bucket::Unset => state.bucket.clone().ok_or(DeployError::NoBucket),
-        Bucket::Managed => {
-            // The account decides the bucket's name: asked every time, so a profile switch
-            // never sends code to another account's bucket.
-            let sts = aws_sdk_sts::Client::new(&aws.sts_config);
-            let who = sts.get_caller_identity().send().await.map_err(|e| aws.err("GetCallerIdentity", e))?;
-            let account = who.account().unwrap_or("unknown");
-            let bucket = format!("lamb-artifacts-{account}-{}", aws.region);
-            let s3 = S3Api { client: aws.s3.clone(), profile: aws.profile.clone() };
-            if s3.ensure_bucket(&bucket, &aws.region).await? {
-                tracing::info!(bucket, "created lamb's artifact bucket");
-            }
-            Ok(bucket)
-        }
-    }
-}
-
-/// The content-addressed key of an uploaded artifact.
-pub fn artifact_key(prefix: &str, sha256: &str, ext: &str) -> String {
-    format!("{}/{sha256}.{ext}", prefix.trim_end_matches('/'))
 }
 
 /// Physical ids of the project's functions and layers in a deployed stack. SAM gives a layer's
@@ -171,7 +154,7 @@ pub async fn deploy(
     // Refuse states CloudFormation would refuse, with the way out, before uploading anything.
     let existing = cfn.describe(stack).await?;
     let mut st = StackState::load(lamb_dir, stack, &aws.region)?
-        .for_account(existing.as_ref().and_then(|s| crate::sync::account_of(&s.id)));
+        .for_account(existing.as_ref().and_then(|s| crate::aws::account_of(&s.id)));
     let create = match &existing {
         None => true,
         Some(s) if s.status == "REVIEW_IN_PROGRESS" => true,
@@ -459,7 +442,7 @@ async fn record(
     }
     let functions: Vec<String> =
         report.resources.iter().filter(|r| r.kind == Kind::Function).map(|r| r.id.clone()).collect();
-    let pusher = crate::sync::Pusher::new(aws, cfg, st, 8, project);
+    let pusher = Pusher::new(aws, cfg, st, 8, project);
     let items = pusher.push(report, &physical, &functions, &|_| true, &swaps, Default::default(), st).await;
     for f in st.functions.values_mut().filter(|f| f.via == "sync") {
         f.via = "deploy".into();
@@ -467,8 +450,7 @@ async fn record(
     let failed: Vec<String> = items
         .iter()
         .filter(|i| {
-            i.status == crate::sync::SyncStatus::Failed
-                && report.resources.iter().any(|r| r.id == i.id && r.artifact.is_some())
+            i.status == SyncStatus::Failed && report.resources.iter().any(|r| r.id == i.id && r.artifact.is_some())
         })
         .map(|i| format!("  {}: {}", i.id, i.message.as_deref().unwrap_or("failed")))
         .collect();
@@ -482,9 +464,9 @@ async fn record(
     }
     st.save(lamb_dir)?;
     if !failed.is_empty() {
-        return Err(DeployError::Push { stack: st.stack_name.clone(), details: failed.join("\n") });
+        return Err(DeployError::Converge { stack: st.stack_name.clone(), details: failed.join("\n") });
     }
-    Ok(items.into_iter().filter(|i| i.status == crate::sync::SyncStatus::Synced).map(|i| i.id).collect())
+    Ok(items.into_iter().filter(|i| i.status == SyncStatus::Synced).map(|i| i.id).collect())
 }
 
 async fn upload_all(

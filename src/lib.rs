@@ -20,6 +20,7 @@ pub mod package;
 pub mod par;
 pub mod plan;
 pub mod project;
+pub mod push;
 pub mod state;
 pub mod sync;
 mod validate;
@@ -49,6 +50,13 @@ pub enum Error {
     Sync(#[from] sync::SyncError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    Aws(#[from] aws::AwsError),
+    #[error(transparent)]
+    Lock(#[from] daemon::lock::LockError),
+    /// Local I/O that failed outside any one module's work (the terminal, the runtime).
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
     #[error("{0}")]
     Usage(String),
     /// The command ran and reported its own failure (a failed build, an invalid resource).
@@ -57,6 +65,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// A local I/O failure, saying what lamb was doing.
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { what: what.into(), source }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,

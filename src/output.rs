@@ -14,6 +14,20 @@ pub fn emit(text: &str) {
     let _ = writeln!(out, "{text}");
 }
 
+/// Asks a yes/no question on the terminal (the question on stderr, the answer from stdin);
+/// false when stdin is not a terminal, so nobody can answer.
+pub fn confirm(question: &str) -> bool {
+    use std::io::BufRead;
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+}
+
 /// Output format for results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -1,8 +1,15 @@
-//! A small parallel map over a slice on scoped threads: results keep the input order, so
-//! anything computed from them is the same whatever the thread count.
+//! Where lamb's work runs in parallel: a small parallel map over a slice on scoped threads
+//! (results keep the input order, so anything computed from them is the same whatever the
+//! thread count), and the async runtime AWS calls and the daemon run on.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The async runtime for AWS calls and the daemon: two worker threads are plenty for
+/// waiting on the network, and leave the cores to builds.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+}
 
 /// Runs `f` over `items` on up to `jobs` threads.
 pub fn map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {

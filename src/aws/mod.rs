@@ -74,6 +74,11 @@ impl std::fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// The account id in a stack ARN (`arn:aws:cloudformation:region:ACCOUNT:stack/...`).
+pub fn account_of(stack_id: &str) -> Option<&str> {
+    stack_id.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
 /// What replaces a secret in text lamb shows.
 pub const REDACTED: &str = "<redacted>";
 
@@ -395,6 +400,12 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_from_stack_arn() {
+        assert_eq!(account_of("arn:aws:cloudformation:us-east-1:123456789012:stack/app/abc"), Some("123456789012"));
+        assert_eq!(account_of("app"), None);
+    }
 
     const PRESIGNED: &str = "https://awslambda-us-east-1-tasks.s3.us-east-1.amazonaws.com/snapshots/1/fn-0a1b?versionId=3\
         &X-Amz-Security-Token=IQoJb3JpZ2luX2VjELAMBTOKEN%2F%2B&X-Amz-Algorithm=AWS4-HMAC-SHA256\

@@ -222,6 +222,23 @@ pub fn stack(pc: &ProjectConfig, aws: &AwsArgs, deploy: Option<&StackDeployArgs>
     Ok(StackConfig { stack_name, aws: aws_opts, bucket, prefix, capabilities, tags, execute: !no_execute, confirm })
 }
 
+/// The project and stack settings of a command that works on a stack, with the template's
+/// pseudo parameters (`AWS::Region`, `AWS::StackName`) taken from them.
+pub fn project_and_stack(
+    project_args: &ProjectArgs,
+    aws: &AwsArgs,
+    deploy: Option<&StackDeployArgs>,
+    command: &str,
+) -> Result<(ProjectConfig, StackConfig), ConfigError> {
+    let mut pc = project(project_args, command)?;
+    let cfg = stack(&pc, aws, deploy)?;
+    if cfg.aws.region.is_some() {
+        pc.pseudo.region = cfg.aws.region.clone();
+    }
+    pc.pseudo.stack_name = Some(cfg.stack_name.clone());
+    Ok((pc, cfg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::push::ItemReport;
+
 /// The protocol version this lamb speaks.
 pub const VERSION: u32 = 1;
 
@@ -45,9 +47,12 @@ pub struct Response {
     /// Trigger: the functions and layers the paths belong to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<String>,
-    /// Trigger with wait: the sync result; status: the status document.
+    /// Trigger with wait: what the passes that carried the change did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<PassResult>,
+    /// Status: the status document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
 }
@@ -56,6 +61,64 @@ impl Response {
     pub fn error(msg: impl Into<String>) -> Self {
         Response { v: VERSION, ok: false, error: Some(msg.into()), ..Default::default() }
     }
+
+    /// A success from this daemon.
+    pub fn ok() -> Self {
+        Response { v: VERSION, ok: true, pid: Some(std::process::id()), ..Default::default() }
+    }
+}
+
+/// What `lamb trigger --wait` gets back: every item the passes carrying its change reported.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PassResult {
+    pub items: Vec<ItemReport>,
+    pub duration_ms: u64,
+}
+
+/// What `lamb status` shows: the daemon (none when lamb's record answers instead), the stack,
+/// and each function and layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusDoc {
+    pub daemon: Option<DaemonStatus>,
+    pub stack: StackStatus,
+    pub functions: Vec<UnitStatus>,
+}
+
+/// The daemon itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    pub project: PathBuf,
+    /// Passes finished, including those that found nothing to sync.
+    pub passes: u64,
+    /// The initial pass is done.
+    pub ready: bool,
+    pub running: bool,
+    pub infra_pending: bool,
+    /// Why the last pass as a whole failed, until one succeeds.
+    pub last_error: Option<String>,
+}
+
+/// The stack a project syncs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackStatus {
+    pub name: String,
+    pub region: String,
+    /// Seconds since the epoch of lamb's last CloudFormation deploy.
+    pub last_infra_deploy: Option<u64>,
+}
+
+/// Per function and layer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UnitStatus {
+    pub id: String,
+    pub last_sync: Option<u64>,
+    pub code_sha256: Option<String>,
+    pub duration_ms: Option<u64>,
+    /// Time from the first file event of the change to the code being live.
+    pub save_to_live_ms: Option<u64>,
+    pub last_error: Option<String>,
+    pub pending: bool,
 }
 
 /// A request handed to the daemon's event loop, with where to send the answer.
@@ -88,6 +151,12 @@ pub fn socket_path(root: &Path, configured: Option<&Path>, xdg_runtime_dir: Opti
         None => PathBuf::from(format!("/tmp/lamb-{}", unsafe { libc::getuid() })),
     };
     dir.join(format!("{}.sock", project_id(root)))
+}
+
+/// The socket path for a project directory, as the daemon, `lamb trigger` and `lamb status`
+/// find it (`XDG_RUNTIME_DIR` from the environment).
+pub fn socket_for(root: &Path, configured: Option<&Path>) -> PathBuf {
+    socket_path(root, configured, std::env::var("XDG_RUNTIME_DIR").ok().as_deref())
 }
 
 /// Binds the socket, owner-only (0600). The directory lamb picks (`$XDG_RUNTIME_DIR/lamb`,

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -244,49 +243,6 @@ impl Index {
     }
 }
 
-/// Trailing-edge debouncing per target: each event pushes the target's deadline back; a
-/// target is due once nothing has happened to it for the quiet window.
-#[derive(Debug, Default)]
-pub struct Debouncer {
-    deadlines: HashMap<Target, Instant>,
-    /// When the first event of the current burst arrived, per target (for save-to-live times).
-    first_seen: HashMap<Target, Instant>,
-}
-
-impl Debouncer {
-    pub fn event(&mut self, target: Target, now: Instant, quiet: Duration) {
-        self.first_seen.entry(target.clone()).or_insert(now);
-        self.deadlines.insert(target, now + quiet);
-    }
-
-    /// Makes `target` due at once (an editor hook said the file is saved).
-    pub fn now(&mut self, target: Target, now: Instant) {
-        self.first_seen.entry(target.clone()).or_insert(now);
-        self.deadlines.insert(target, now);
-    }
-
-    /// The earliest deadline, if any target is waiting.
-    pub fn next(&self) -> Option<Instant> {
-        self.deadlines.values().min().copied()
-    }
-
-    /// Removes and returns the targets whose quiet window has passed, with when their burst began.
-    pub fn due(&mut self, now: Instant) -> Vec<(Target, Instant)> {
-        let due: Vec<Target> = self.deadlines.iter().filter(|(_, d)| **d <= now).map(|(t, _)| t.clone()).collect();
-        due.into_iter()
-            .map(|t| {
-                self.deadlines.remove(&t);
-                let first = self.first_seen.remove(&t).unwrap_or(now);
-                (t, first)
-            })
-            .collect()
-    }
-
-    pub fn pending(&self) -> BTreeSet<Target> {
-        self.deadlines.keys().cloned().collect()
-    }
-}
-
 /// What the OS watcher reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FsEvent {
@@ -496,22 +452,5 @@ mod tests {
         let idx = Index::new(&p, &Default::default(), &[], &[]);
         assert_eq!(units(&idx.classify(&root.join("app/lib/l.py"))), ["Lib"], "the function's zip leaves it out");
         assert_eq!(units(&idx.classify(&root.join("app/a.py"))), ["Fn"]);
-    }
-
-    #[test]
-    fn debouncing_waits_for_quiet_and_keeps_the_first_event_time() {
-        let mut d = Debouncer::default();
-        let t0 = Instant::now();
-        let q = Duration::from_millis(20);
-        let a = Target::Unit("A".into());
-        d.event(a.clone(), t0, q);
-        d.event(a.clone(), t0 + Duration::from_millis(15), q);
-        assert!(d.due(t0 + Duration::from_millis(25)).is_empty(), "the second event pushed the deadline back");
-        assert_eq!(d.next(), Some(t0 + Duration::from_millis(35)));
-        let due = d.due(t0 + Duration::from_millis(35));
-        assert_eq!(due, [(a.clone(), t0)]);
-        assert!(d.next().is_none());
-        d.now(a.clone(), t0 + Duration::from_millis(40));
-        assert_eq!(d.due(t0 + Duration::from_millis(40)).len(), 1, "a trigger is due at once");
     }
 }

@@ -2,6 +2,8 @@
 //! (to decide whether a change needs CloudFormation or only a code push, as `sam sync` does,
 //! but on every sync), and the packaged form that points at S3 instead of local paths.
 
+pub mod diff;
+
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
