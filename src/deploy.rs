@@ -35,6 +35,12 @@ pub enum DeployError {
     Build { count: usize, details: String },
     #[error(transparent)]
     Push(#[from] PushError),
+    /// A definition file could not be read.
+    #[error(transparent)]
+    Definition(#[from] crate::fingerprint::FingerprintError),
+    /// Local I/O while packaging (a definition file, a template written for upload).
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
     #[error("stack {stack} is {status}: {fix}")]
     StackNotReady { stack: String, status: String, fix: String },
     #[error("deploy of stack {stack} failed: the stack is {status}{reasons}")]
@@ -179,8 +185,7 @@ pub async fn deploy(
     // Definition files (an Api's OpenAPI document, a state machine's ASL) go up the same way.
     let mut definitions: HashMap<String, Location> = HashMap::new();
     for d in &project.definitions {
-        let sha = crate::fingerprint::hash_file(&d.path)
-            .map_err(|e| AwsError::Failed(format!("{}: {e}", d.path.display())))?;
+        let sha = crate::fingerprint::hash_file(&d.path)?;
         let ext = d.path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
         let key = artifact_key(&cfg.prefix, &crate::fingerprint::hex(&sha), ext);
         if s3.upload_if_missing(&bucket, &key, &d.path).await? {
@@ -501,9 +506,9 @@ async fn upload_template(s3: &S3Api, aws: &Aws, bucket: &str, prefix: &str, body
     let sha = crate::fingerprint::hex(&Sha256::digest(body.as_bytes()));
     let key = artifact_key(prefix, &sha, "template");
     if !s3.exists(bucket, &key).await? {
-        let tmp =
-            tempfile::NamedTempFile::new().map_err(|e| AwsError::Failed(format!("cannot write a temp file: {e}")))?;
-        std::fs::write(tmp.path(), body).map_err(|e| AwsError::Failed(format!("cannot write a temp file: {e}")))?;
+        let io = |source| DeployError::Io { what: "cannot write the packaged template to a temp file".into(), source };
+        let tmp = tempfile::NamedTempFile::new().map_err(io)?;
+        std::fs::write(tmp.path(), body).map_err(io)?;
         s3.upload(bucket, &key, tmp.path()).await?;
     }
     Ok(aws.s3_url(bucket, &key))

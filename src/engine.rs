@@ -16,12 +16,6 @@ use crate::state::{self, BuildRecord, BuildState, StateError};
 /// The project's private directory.
 pub const LAMB_DIR: &str = ".lamb";
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    State(#[from] StateError),
-}
-
 /// What happened to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -144,7 +138,7 @@ fn ms(since: Instant) -> u64 {
 }
 
 /// Builds the selected resources of `project`.
-pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, EngineError> {
+pub fn build(project: &Project, opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, StateError> {
     let started = Instant::now();
     let lamb_dir = project.root.join(LAMB_DIR);
     ensure_lamb_dir(&lamb_dir)?;

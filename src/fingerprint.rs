@@ -109,12 +109,6 @@ pub struct TreeHash {
     pub bytes: u64,
 }
 
-impl TreeHash {
-    pub fn hex(&self) -> String {
-        hex(&self.digest)
-    }
-}
-
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {

@@ -1,28 +1,33 @@
 //! lamb keeps AWS Lambda functions in step with the code on a developer's disk.
 //!
-//! [`run`] is the whole program; `main.rs` only calls it. Data flows one way: flags become a
-//! validated config ([`config`]), the template becomes a project model ([`project`]), each
-//! function's sources become a fingerprint ([`fingerprint`]), a pure plan decides what to do
-//! ([`plan`]), and the engine builds ([`build`]) and packs ([`package`]) what changed.
+//! [`run`] is the whole program; `main.rs` only calls it. Data flows one way, and no module
+//! imports one above it: flags become a validated config (`config`), the template becomes a
+//! project model (`project`), each function's sources a fingerprint (`fingerprint`); a pure
+//! plan (`plan`) decides what to build, and the engine (`engine`) builds (`build`) and packs
+//! (`package`) what changed. `push` hands built code to Lambda, `deploy` runs CloudFormation
+//! (and pushes what it left alone), `sync` chooses between them for one pass, the daemon
+//! (`daemon`) runs passes as files change, and `commands` print what each command did.
 
-pub mod aws;
-pub mod build;
-pub mod cli;
+#![warn(missing_docs)]
+
+mod aws;
+mod build;
+mod cli;
 mod commands;
-pub mod config;
-pub mod daemon;
-pub mod deploy;
-pub mod engine;
-pub mod fingerprint;
-pub mod infra;
-pub mod output;
-pub mod package;
-pub mod par;
-pub mod plan;
-pub mod project;
-pub mod push;
-pub mod state;
-pub mod sync;
+mod config;
+mod daemon;
+mod deploy;
+mod engine;
+mod fingerprint;
+mod infra;
+mod output;
+mod package;
+mod par;
+mod plan;
+mod project;
+mod push;
+mod state;
+mod sync;
 mod validate;
 
 use std::io::IsTerminal;
@@ -32,18 +37,15 @@ use clap::{CommandFactory, Parser};
 
 use cli::{Cli, ColorChoice, Command, GlobalArgs, LogFormat};
 use config::ConfigError;
-use engine::EngineError;
 use project::ProjectError;
 
 /// Everything that can end a command, with its exit code.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Project(#[from] ProjectError),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
     #[error(transparent)]
     Deploy(#[from] deploy::DeployError),
     #[error(transparent)]

@@ -15,12 +15,12 @@ use crate::aws::lambda::LambdaApi;
 use crate::aws::{Aws, AwsError};
 use crate::config::StackConfig;
 use crate::deploy::{self, DeployError, DeployOutcome, DeployUi};
-use crate::engine::{BuildReport, EngineError, Kind, Status};
+use crate::engine::{BuildReport, Kind, Status};
 use crate::infra;
 use crate::plan::{self, SyncMode};
 use crate::project::Project;
 use crate::push::{ItemReport, Pusher, SyncStatus, report_of};
-use crate::state::{self, InfraRecord, StackState};
+use crate::state::{self, InfraRecord, StackState, StateError};
 
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -66,8 +66,9 @@ pub enum SyncError {
     Aws(#[from] AwsError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    /// The full build a deploy needs could not run (its lock or record).
     #[error(transparent)]
-    Build(#[from] EngineError),
+    Build(StateError),
     #[error("stack {stack} does not exist; deploy it first with `lamb deploy` (or run `lamb sync` without --code)")]
     NoStack { stack: String },
     #[error(
@@ -147,7 +148,7 @@ pub async fn run(
     aws: &Aws,
     project: &Project,
     report: &BuildReport,
-    full_build: &(dyn Fn() -> Result<BuildReport, EngineError> + Sync),
+    full_build: &(dyn Fn() -> Result<BuildReport, StateError> + Sync),
     cfg: &StackConfig,
     opts: &SyncOptions,
     lamb_dir: &std::path::Path,
@@ -239,7 +240,7 @@ pub async fn run(
             let report = if covers_all {
                 report
             } else {
-                full = tokio::task::block_in_place(full_build)?;
+                full = tokio::task::block_in_place(full_build).map_err(SyncError::Build)?;
                 &full
             };
             drop(_lock);

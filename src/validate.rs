@@ -12,6 +12,10 @@ use crate::project::{Code, LayerRef, Project, Unit};
 struct Entry<'a> {
     id: &'a str,
     kind: &'static str,
+    /// The resource type, and whether it is SAM's or plain CloudFormation's.
+    #[serde(rename = "type")]
+    resource_type: &'a str,
+    flavor: crate::project::Flavor,
     #[serde(skip_serializing_if = "Option::is_none")]
     runtime: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -22,6 +26,10 @@ struct Entry<'a> {
     build: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     layers: Vec<String>,
+    /// The names of the function's environment variables (Globals merged); values may be
+    /// secrets, so they are not shown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    environment: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,12 +74,15 @@ fn entry<'a>(project: &Project, unit: Unit<'a>) -> Entry<'a> {
     Entry {
         id: &res.id,
         kind: if is_layer { "layer" } else { "function" },
+        resource_type: &res.resource_type,
+        flavor: res.flavor,
         runtime,
         handler: None,
         architecture: res.architecture.as_str(),
         code: code(project, &res.code),
         build,
         layers: Vec::new(),
+        environment: Vec::new(),
         skipped,
         problem,
         location: res.location(),
@@ -87,6 +98,7 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
                 Unit { res: &f.res, runtime: f.runtime.as_deref(), is_layer: false, has_layers: !f.layers.is_empty() };
             let mut e = entry(project, unit);
             e.handler = f.handler.as_deref();
+            e.environment = f.environment.keys().map(String::as_str).collect();
             e.layers = f
                 .layers
                 .iter()

@@ -45,11 +45,34 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub enum AwsError {
     NoRegion,
-    Credentials { source_desc: String, detail: String },
-    Unreachable { op: String, detail: String },
-    Service { op: String, code: String, message: String, hint: String },
-    Other { op: String, detail: String },
-    Timeout { what: String, secs: u64, fix: String },
+    Credentials {
+        source_desc: String,
+        detail: String,
+    },
+    Unreachable {
+        op: String,
+        detail: String,
+    },
+    Service {
+        op: String,
+        code: String,
+        message: String,
+        hint: String,
+    },
+    Other {
+        op: String,
+        detail: String,
+    },
+    Timeout {
+        what: String,
+        secs: u64,
+        fix: String,
+    },
+    /// A local file to send could not be read.
+    ReadFile {
+        path: std::path::PathBuf,
+        detail: String,
+    },
     Failed(String),
 }
 
@@ -66,6 +89,7 @@ impl std::fmt::Display for AwsError {
             AwsError::Service { op, code, message, hint } => format!("{op} failed: {code}: {message}{hint}"),
             AwsError::Other { op, detail } => format!("{op} failed: {detail}"),
             AwsError::Timeout { what, secs, fix } => format!("{what} did not finish within {secs} s; {fix}"),
+            AwsError::ReadFile { path, detail } => format!("cannot read {}: {detail}", path.display()),
             AwsError::Failed(m) => m.clone(),
         };
         f.write_str(&redact(&text))
@@ -73,6 +97,13 @@ impl std::fmt::Display for AwsError {
 }
 
 impl std::error::Error for AwsError {}
+
+impl AwsError {
+    /// `path` could not be read to be sent.
+    pub fn read_file(path: &std::path::Path, detail: impl std::fmt::Display) -> Self {
+        AwsError::ReadFile { path: path.to_path_buf(), detail: detail.to_string() }
+    }
+}
 
 /// The account id in a stack ARN (`arn:aws:cloudformation:region:ACCOUNT:stack/...`).
 pub fn account_of(stack_id: &str) -> Option<&str> {
@@ -194,7 +225,9 @@ impl AwsError {
                     | "504"
             ),
             AwsError::Other { .. } => true,
-            AwsError::NoRegion | AwsError::Credentials { .. } | AwsError::Failed(_) => false,
+            AwsError::NoRegion | AwsError::Credentials { .. } | AwsError::ReadFile { .. } | AwsError::Failed(_) => {
+                false
+            }
         }
     }
 }

@@ -55,16 +55,11 @@ impl S3Api {
     }
 
     pub async fn upload(&self, bucket: &str, key: &str, path: &Path) -> Result<(), AwsError> {
-        let size = tokio::fs::metadata(path)
-            .await
-            .map_err(|e| AwsError::Failed(format!("cannot read {}: {e}", path.display())))?
-            .len();
+        let size = tokio::fs::metadata(path).await.map_err(|e| AwsError::read_file(path, e))?.len();
         if size > MULTIPART_THRESHOLD {
             return self.upload_multipart(bucket, key, path, size).await;
         }
-        let body = ByteStream::from_path(path)
-            .await
-            .map_err(|e| AwsError::Failed(format!("cannot read {}: {e}", path.display())))?;
+        let body = ByteStream::from_path(path).await.map_err(|e| AwsError::read_file(path, e))?;
         self.client
             .put_object()
             .bucket(bucket)
@@ -147,7 +142,7 @@ impl S3Api {
             .length(aws_sdk_s3::primitives::Length::Exact(len))
             .build()
             .await
-            .map_err(|e| AwsError::Failed(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| AwsError::read_file(path, e))?;
         let out = self
             .client
             .upload_part()

@@ -58,6 +58,9 @@ impl DepsCache {
             let mut map = self.inflight.lock().expect("deps cache lock poisoned");
             map.entry(key.to_string()).or_default().clone()
         };
+        // The install this call ran itself, when it failed: its error as it is. Callers that
+        // shared another's install get its message.
+        let mut own_error = None;
         let mut ran = false;
         let result = cell.get_or_init(|| {
             ran = true;
@@ -79,12 +82,16 @@ impl DepsCache {
             if outcome.is_err() {
                 let _ = fs::remove_dir_all(&tmp);
             }
-            outcome.map_err(|e| e.to_string())
+            outcome.map_err(|e| {
+                let message = e.to_string();
+                own_error = Some(e);
+                message
+            })
         });
-        match result {
-            Ok(dir) => Ok((dir.clone(), ran)),
-            Err(msg) if ran => Err(BuildError::Deps(msg.clone())),
-            Err(msg) => Err(BuildError::Deps(format!("(shared install) {msg}"))),
+        match (result, own_error) {
+            (_, Some(e)) => Err(e),
+            (Ok(dir), None) => Ok((dir.clone(), ran)),
+            (Err(message), None) => Err(BuildError::SharedInstall { message: message.clone() }),
         }
     }
 }
@@ -95,12 +102,16 @@ pub fn read_manifest(path: &Path) -> Result<Option<String>, BuildError> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-            Err(BuildError::Deps(format!("{}: not UTF-8 text; save it as UTF-8", path.display())))
-        }
-        Err(e) => {
-            Err(BuildError::Deps(format!("{}: cannot read: {e}; fix its permissions or remove it", path.display())))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(BuildError::Manifest {
+            file: path.to_path_buf(),
+            line: None,
+            problem: "not UTF-8 text; save it as UTF-8".into(),
+        }),
+        Err(e) => Err(BuildError::Manifest {
+            file: path.to_path_buf(),
+            line: None,
+            problem: format!("cannot read: {e}; fix its permissions or remove it"),
+        }),
     }
 }
 
@@ -138,11 +149,10 @@ impl KeyBuilder {
             let tree = fingerprint::hash_entries(&fingerprint::walk(path, &opts)?, 1)?;
             self.bytes(&label, &tree.digest);
         } else {
-            let bytes = fs::read(path).map_err(|e| {
-                BuildError::Deps(format!(
-                    "{} is referenced by a dependency manifest but cannot be read: {e}; fix the reference",
-                    path.display()
-                ))
+            let bytes = fs::read(path).map_err(|e| BuildError::Manifest {
+                file: path.to_path_buf(),
+                line: None,
+                problem: format!("is referenced by a dependency manifest but cannot be read: {e}; fix the reference"),
             })?;
             self.bytes(&label, &bytes);
         }
@@ -231,7 +241,7 @@ mod tests {
             .unwrap();
         assert!(installed && d.path().join("k/y").is_file());
 
-        let err = again.get_or_install("bad", false, |_| Err(BuildError::Deps("nope".into()))).unwrap_err();
+        let err = again.get_or_install("bad", false, |_| Err(BuildError::Properties("nope".into()))).unwrap_err();
         assert!(err.to_string().contains("nope"));
         let left: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, [std::ffi::OsString::from("k")]);

@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use super::{BuildError, tools};
 use crate::project::value::Value;
 
-const INSTALL: &str =
+pub(super) const INSTALL: &str =
     "install it in the project (`npm install --save-dev esbuild`) or globally (`npm install -g esbuild`)";
 
 /// The esbuild to run: `node_modules/.bin/esbuild` in the code directory or any directory up
@@ -118,16 +118,16 @@ pub fn bundle(
     node_modules: Option<&Path>,
     outdir: &Path,
 ) -> Result<(), BuildError> {
-    let args = arguments(props, outdir).map_err(BuildError::Make)?;
+    let args = arguments(props, outdir).map_err(BuildError::Properties)?;
     let mut cmd = Command::new(bin);
     cmd.args(&args).arg("--log-level=warning").current_dir(src);
     if let Some(nm) = node_modules {
         cmd.env("NODE_PATH", nm);
     }
     tools::run(&mut cmd, "esbuild", INSTALL).map_err(|e| match e {
-        BuildError::Command { command, status, output } => BuildError::Make(format!(
-            "`{command}` failed ({status}):\n{output}\nfix the code or the esbuild BuildProperties"
-        )),
+        BuildError::ToolFailed { run, .. } => {
+            BuildError::ToolFailed { run, fix: Some("fix the code or the esbuild BuildProperties".into()) }
+        }
         other => other,
     })?;
     Ok(())

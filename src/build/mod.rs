@@ -36,16 +36,42 @@ pub enum BuildError {
     Fingerprint(#[from] FingerprintError),
     #[error(transparent)]
     Package(#[from] PackageError),
-    #[error("`{command}` failed ({status}):\n{output}")]
-    Command { command: String, status: String, output: String },
+    /// A build tool ran and failed.
+    #[error("`{}` failed ({}):\n{}{}", run.command, run.status, run.output, fix.as_deref().map(|f| format!("\n{f}")).unwrap_or_default())]
+    ToolFailed { run: Box<ToolRun>, fix: Option<String> },
+    /// A dependency install (pip, npm) failed for a manifest.
+    #[error("{tool} could not install {} (`{}`, {}):\n{}\n{fix}", manifest.display(), run.command, run.status, run.output)]
+    InstallFailed { tool: &'static str, manifest: PathBuf, run: Box<ToolRun>, fix: String },
     #[error("`{tool}` is not installed or not on PATH; {install}")]
     MissingTool { tool: String, install: String },
+    /// A dependency manifest, or what it points at, is wrong.
+    #[error("{}{}: {problem}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Manifest { file: PathBuf, line: Option<usize>, problem: String },
+    /// Another build's install of the same dependencies failed.
+    #[error("(shared install) {message}")]
+    SharedInstall { message: String },
+    /// `Metadata.BuildProperties` that the build method cannot use.
     #[error("{0}")]
-    Deps(String),
-    #[error("{0}")]
-    Make(String),
+    Properties(String),
+    /// A makefile build without a Makefile.
+    #[error("BuildMethod makefile needs a Makefile in {} with a `{target}` target; add one", dir.display())]
+    NoMakefile { dir: PathBuf, target: String },
+    /// The build ran and made nothing to pack.
+    #[error("{step} put no files in its output; {fix}")]
+    NoOutput { step: String, fix: String },
+    /// Custom-runtime code without a runnable `bootstrap`.
+    #[error("{}: {problem}", dir.display())]
+    Bootstrap { dir: PathBuf, problem: String },
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+}
+
+/// A build tool that ran and failed: its command line, exit status and the tail of its output.
+#[derive(Debug)]
+pub struct ToolRun {
+    pub command: String,
+    pub status: String,
+    pub output: String,
 }
 
 impl BuildError {
@@ -162,7 +188,7 @@ pub struct Prepared {
     pub target: Target,
     pub files: Vec<FileEntry>,
     pub hashes: Vec<[u8; 32]>,
-    pub tree: TreeHash,
+
     /// Dependencies to include; their key covers manifests and local packages outside the tree.
     pub deps: Option<DepsPlan>,
     /// The build tool's path and version when it decides the artifact (esbuild).
@@ -270,7 +296,7 @@ impl Builder {
             _ => None,
         };
         let key = build_key(&target, &tree, deps.as_ref().map(DepsPlan::key), tool.as_ref().map(|(_, v)| v.as_str()));
-        Ok(Prepared { target, files, hashes, tree, deps, tool, key })
+        Ok(Prepared { target, files, hashes, deps, tool, key })
     }
 
     fn deps_context(&self, force: bool) -> DepsContext<'_> {
@@ -327,15 +353,20 @@ impl Builder {
 
     /// esbuild over a scratch copy of the sources, with the npm dependencies on NODE_PATH.
     fn esbuild(&self, p: &Prepared, force: bool) -> Result<Built, BuildError> {
-        let (bin, _) = p.tool.clone().ok_or_else(|| BuildError::Make("esbuild was not located".into()))?;
+        let (bin, _) = p
+            .tool
+            .clone()
+            .ok_or_else(|| BuildError::MissingTool { tool: "esbuild".into(), install: esbuild::INSTALL.into() })?;
         let deps = match &p.deps {
             Some(DepsPlan::Nodejs(plan)) => Some(node::install(&self.deps_context(force), plan)?),
             _ => None,
         };
         let (work, src, out) = self.scratch(p)?;
         esbuild::bundle(&bin, &src, &p.target.properties, deps.as_ref().map(|d| d.dir.as_path()), &out)?;
-        let artifact =
-            self.pack_dir(p, &work, &out, "esbuild put no files in its output directory; check EntryPoints")?;
+        let artifact = self.pack_dir(p, &work, &out, || BuildError::NoOutput {
+            step: "esbuild".into(),
+            fix: "check EntryPoints".into(),
+        })?;
         Ok(Built { artifact, deps })
     }
 
@@ -354,7 +385,13 @@ impl Builder {
     }
 
     /// Packs everything a tool wrote to `out`, then removes the scratch directory.
-    fn pack_dir(&self, p: &Prepared, work: &Path, out: &Path, empty: &str) -> Result<Artifact, BuildError> {
+    fn pack_dir(
+        &self,
+        p: &Prepared,
+        work: &Path,
+        out: &Path,
+        empty: impl FnOnce() -> BuildError,
+    ) -> Result<Artifact, BuildError> {
         let opts = WalkOptions {
             project_root: work.to_path_buf(),
             gitignore: false,
@@ -364,7 +401,7 @@ impl Builder {
         };
         let files = fingerprint::walk(out, &opts)?;
         if files.is_empty() {
-            return Err(BuildError::Make(empty.to_string()));
+            return Err(empty());
         }
         let entries: Vec<PackEntry> =
             files.into_iter().map(|f| PackEntry { rel: f.rel, source: f.abs, exec: f.exec, expect: None }).collect();
@@ -381,31 +418,28 @@ impl Builder {
         let makefile =
             ["Makefile", "makefile", "GNUmakefile"].into_iter().find(|m| p.files.iter().any(|f| f.rel == *m));
         let Some(makefile) = makefile else {
-            return Err(BuildError::Make(format!(
-                "BuildMethod makefile needs a Makefile in {} with a `build-{}` target; add one",
-                t.source.display(),
-                t.logical_id
-            )));
+            return Err(BuildError::NoMakefile { dir: t.source.clone(), target: format!("build-{}", t.logical_id) });
         };
         let (work, src, artifacts) = self.scratch(p)?;
         let target = format!("build-{}", t.logical_id);
         let mut cmd = Command::new("make");
         cmd.arg("--makefile").arg(src.join(makefile)).arg(&target).env("ARTIFACTS_DIR", &artifacts).current_dir(&src);
         tools::run(&mut cmd, "make", "install make (e.g. apt install make)").map_err(|e| match e {
-            BuildError::Command { command, status, output } => {
-                let fix = if output.contains(&format!("No rule to make target '{target}'")) {
+            BuildError::ToolFailed { run, .. } => {
+                let fix = if run.output.contains(&format!("No rule to make target '{target}'")) {
                     format!("add a `{target}:` target to {}", t.source.join(makefile).display())
                 } else {
                     format!("fix the `{target}` target in {}", t.source.join(makefile).display())
                 };
-                BuildError::Make(format!("`{command}` failed ({status}):\n{output}\n{fix}"))
+                BuildError::ToolFailed { run, fix: Some(fix) }
             }
             other => other,
         })?;
-        let empty = format!(
-            "`make {target}` succeeded but put no files in $ARTIFACTS_DIR; copy the build output there (e.g. `cp bootstrap $(ARTIFACTS_DIR)/`)"
-        );
-        let artifact = self.pack_dir(p, &work, &artifacts, &empty)?;
+        let empty = || BuildError::NoOutput {
+            step: format!("`make {target}` succeeded but"),
+            fix: "copy the build output to $ARTIFACTS_DIR (e.g. `cp bootstrap $(ARTIFACTS_DIR)/`)".into(),
+        };
+        let artifact = self.pack_dir(p, &work, &artifacts, empty)?;
         Ok(Built { artifact, deps: None })
     }
 }
@@ -419,16 +453,20 @@ fn check_bootstrap(t: &Target, files: &[FileEntry]) -> Result<(), BuildError> {
     );
     match files.iter().find(|f| f.rel == "bootstrap") {
         Some(f) if f.exec => Ok(()),
-        Some(f) => Err(BuildError::Make(format!(
-            "{}: `bootstrap` is not executable, and Lambda runs it to start a custom runtime; `chmod +x {}`",
-            t.source.display(),
-            f.abs.display()
-        ))),
-        None => Err(BuildError::Make(format!(
-            "{}: a custom runtime's code needs an executable `bootstrap` at its top, and there is none ({} files); {how}",
-            t.source.display(),
-            files.len()
-        ))),
+        Some(f) => Err(BuildError::Bootstrap {
+            dir: t.source.clone(),
+            problem: format!(
+                "`bootstrap` is not executable, and Lambda runs it to start a custom runtime; `chmod +x {}`",
+                f.abs.display()
+            ),
+        }),
+        None => Err(BuildError::Bootstrap {
+            dir: t.source.clone(),
+            problem: format!(
+                "a custom runtime's code needs an executable `bootstrap` at its top, and there is none ({} files); {how}",
+                files.len()
+            ),
+        }),
     }
 }
 

@@ -31,8 +31,11 @@ pub struct Plan {
 pub fn plan(source: &Path, runtime: &str, arch: Arch, project_root: &Path) -> Result<Option<Plan>, BuildError> {
     let manifest = source.join("package.json");
     let Some(text) = super::deps::read_manifest(&manifest)? else { return Ok(None) };
-    let mut parsed: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| BuildError::Deps(format!("{}: invalid JSON ({e}); fix package.json", manifest.display())))?;
+    let mut parsed: serde_json::Value = serde_json::from_str(&text).map_err(|e| BuildError::Manifest {
+        file: manifest.clone(),
+        line: None,
+        problem: format!("invalid JSON ({e}); fix package.json"),
+    })?;
     let Some(deps) = parsed.get_mut("dependencies").and_then(|d| d.as_object_mut()).filter(|d| !d.is_empty()) else {
         return Ok(None);
     };
@@ -48,8 +51,11 @@ pub fn plan(source: &Path, runtime: &str, arch: Arch, project_root: &Path) -> Re
     for (name, spec) in deps.iter_mut() {
         let Some(rel) = spec.as_str().and_then(|s| s.strip_prefix("file:")) else { continue };
         let path = crate::project::normalize(&source.join(rel));
-        key.path(&path, project_root)
-            .map_err(|e| BuildError::Deps(format!("{}: dependency `{name}`: {e}", manifest.display())))?;
+        key.path(&path, project_root).map_err(|e| BuildError::Manifest {
+            file: manifest.clone(),
+            line: None,
+            problem: format!("dependency `{name}`: {e}"),
+        })?;
         *spec = serde_json::Value::String(format!("file:{}", path.display()));
         local = true;
     }
@@ -99,10 +105,12 @@ pub fn install(ctx: &DepsContext, plan: &Plan) -> Result<Deps, BuildError> {
             .env("npm_config_update_notifier", "false")
             .current_dir(tmp);
         tools::run(&mut cmd, "npm", "install Node.js and npm (e.g. apt install nodejs npm)").map_err(|e| match e {
-            BuildError::Command { command, output, .. } => BuildError::Deps(format!(
-                "`{command}` failed for {}:\n{output}\nfix package.json (and package-lock.json) and save again",
-                manifest.display()
-            )),
+            BuildError::ToolFailed { run, .. } => BuildError::InstallFailed {
+                tool: "npm",
+                manifest: manifest.to_path_buf(),
+                run,
+                fix: "fix package.json (and package-lock.json) and save again".into(),
+            },
             other => other,
         })?;
         let modules = tmp.join("node_modules");
@@ -117,7 +125,11 @@ pub fn install(ctx: &DepsContext, plan: &Plan) -> Result<Deps, BuildError> {
             skip_dirs: Vec::new(),
         };
         let files = fingerprint::walk(&modules, &opts)
-            .map_err(|e| BuildError::Deps(format!("npm's install for {} cannot be packed: {e}", manifest.display())))?;
+            .map_err(|e| BuildError::Manifest {
+                file: manifest.to_path_buf(),
+                line: None,
+                problem: format!("npm's install for it cannot be packed: {e}"),
+            })?;
         // A compiled addon was built (or downloaded by an install script) for this machine.
         let host = if cfg!(target_arch = "aarch64") { Arch::Arm64 } else { Arch::X86_64 };
         if *arch != host

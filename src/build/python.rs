@@ -110,7 +110,11 @@ pub fn plan(source: &Path, runtime: &str, arch: Arch, project_root: &Path) -> Re
     key.bytes("requirements.txt", text.as_bytes());
     for r in &refs {
         let (LocalRef::Package { line, path } | LocalRef::Wheel { line, path } | LocalRef::Aux { line, path, .. }) = r;
-        key.path(path, project_root).map_err(|e| BuildError::Deps(format!("{}:{}: {e}", req.display(), line + 1)))?;
+        key.path(path, project_root).map_err(|e| BuildError::Manifest {
+            file: req.clone(),
+            line: Some(line + 1),
+            problem: e.to_string(),
+        })?;
     }
     let key = key.finish("python");
     Ok(Some(Plan { key, req, text, refs, runtime: runtime.to_string(), arch }))
@@ -226,14 +230,12 @@ fn pip_install(
                 } else {
                     path.clone()
                 };
-                let built = build_wheel(&python, tmp, &wheels, &spec.to_string_lossy()).map_err(|e| {
-                    BuildError::Deps(format!(
-                        "{}:{}: cannot build the local package {}: {e}",
-                        req.display(),
-                        line + 1,
-                        path.display()
-                    ))
-                })?;
+                let built =
+                    build_wheel(&python, tmp, &wheels, &spec.to_string_lossy()).map_err(|e| BuildError::Manifest {
+                        file: req.to_path_buf(),
+                        line: Some(line + 1),
+                        problem: format!("cannot build the local package {}: {e}", path.display()),
+                    })?;
                 lines[*line] = built.first().map(|w| w.to_string_lossy().into_owned()).unwrap_or_default();
             }
             LocalRef::Wheel { line, path } => lines[*line] = path.to_string_lossy().into_owned(),
@@ -256,7 +258,7 @@ fn pip_install(
             cmd.args(["--platform", &p]);
         }
         cmd.arg("--find-links").arg(&wheels).arg("-r").arg(&rewritten);
-        let output = match tools::run(&mut cmd, &python, "install Python 3 with pip") {
+        let run = match tools::run(&mut cmd, &python, "install Python 3 with pip") {
             Ok(_) => {
                 // Console scripts carry this machine's interpreter path and Lambda never runs
                 // them: leaving them out keeps the zip the same on every machine.
@@ -264,10 +266,11 @@ fn pip_install(
                 forget_origins(&site)?;
                 return Ok(());
             }
-            Err(BuildError::Command { output, .. }) => output,
+            Err(BuildError::ToolFailed { run, .. }) => run,
             Err(other) => return Err(other),
         };
-        let missing = output
+        let missing = run
+            .output
             .lines()
             .find_map(|l| l.split("No matching distribution found for ").nth(1))
             .map(|s| s.trim().to_string());
@@ -286,14 +289,17 @@ fn pip_install(
                 match build_wheel(&python, tmp, &wheels, &format!("--requirement={}", source_req.display())) {
                     Ok(_) => {}
                     // Not even a source distribution: a typo, or a version that does not exist.
-                    Err(BuildError::Command { output, .. })
-                        if output.contains("No matching distribution found")
-                            || output.contains("Could not find a version that satisfies") =>
+                    Err(BuildError::ToolFailed { run, .. })
+                        if run.output.contains("No matching distribution found")
+                            || run.output.contains("Could not find a version that satisfies") =>
                     {
-                        return Err(BuildError::Deps(format!(
-                            "{}: `{spec}` is not on the package index (pip finds no version of it at all); check its name and version",
-                            req.display()
-                        )));
+                        return Err(BuildError::Manifest {
+                            file: req.to_path_buf(),
+                            line: None,
+                            problem: format!(
+                                "`{spec}` is not on the package index (pip finds no version of it at all); check its name and version"
+                            ),
+                        });
                     }
                     Err(_) => return Err(no_wheel(req, &spec, runtime, arch)),
                 }
@@ -301,17 +307,22 @@ fn pip_install(
             }
             Some(spec) => return Err(no_wheel(req, &spec, runtime, arch)),
             None => {
-                return Err(BuildError::Deps(format!(
-                    "pip could not install {}:\n{output}\nfix requirements.txt (package names and versions) and save again",
-                    req.display()
-                )));
+                return Err(BuildError::InstallFailed {
+                    tool: "pip",
+                    manifest: req.to_path_buf(),
+                    run,
+                    fix: "fix requirements.txt (package names and versions) and save again".into(),
+                });
             }
         }
     }
-    Err(BuildError::Deps(format!(
-        "{}: more than {SOURCE_BUILD_ROUNDS} packages have no wheel for Lambda; pin versions that publish manylinux wheels",
-        req.display()
-    )))
+    Err(BuildError::Manifest {
+        file: req.to_path_buf(),
+        line: None,
+        problem: format!(
+            "more than {SOURCE_BUILD_ROUNDS} packages have no wheel for Lambda; pin versions that publish manylinux wheels"
+        ),
+    })
 }
 
 /// Drops what pip records about where a package came from (PEP 610's `direct_url.json`,
@@ -342,11 +353,14 @@ fn forget_origins(site: &Path) -> Result<(), BuildError> {
 }
 
 fn no_wheel(req: &Path, spec: &str, runtime: &str, arch: Arch) -> BuildError {
-    BuildError::Deps(format!(
-        "{}: `{spec}` has no wheel for Lambda ({runtime}, manylinux {}) and does not build as pure Python here; pin a version that publishes a manylinux wheel, or build the function with BuildMethod: makefile",
-        req.display(),
-        arch.as_str()
-    ))
+    BuildError::Manifest {
+        file: req.to_path_buf(),
+        line: None,
+        problem: format!(
+            "`{spec}` has no wheel for Lambda ({runtime}, manylinux {}) and does not build as pure Python here; pin a version that publishes a manylinux wheel, or build the function with BuildMethod: makefile",
+            arch.as_str()
+        ),
+    }
 }
 
 /// A Python 3 with pip to run: `python3.X` for a `python3.X` runtime when it works, else

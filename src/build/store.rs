@@ -20,10 +20,6 @@ impl Store {
         Store { dir }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn zip_path(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.zip"))
     }
@@ -83,7 +79,7 @@ mod tests {
     fn a_description_pointing_elsewhere_is_not_trusted() {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path().join("artifacts"));
-        fs::create_dir_all(store.dir()).unwrap();
+        fs::create_dir_all(&store.dir).unwrap();
         fs::write(store.zip_path("k"), b"zip!").unwrap();
         // Written by the same project moved elsewhere (`cp -r`): the store's own zip is used.
         store.put_meta("k", &artifact(PathBuf::from("/elsewhere/.lamb/artifacts/k.zip"), 4)).unwrap();

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Stdio};
 
-use super::BuildError;
+use super::{BuildError, ToolRun};
 
 /// How many lines of a failed command's output to show.
 const TAIL_LINES: usize = 40;
@@ -22,11 +22,9 @@ pub fn run(cmd: &mut Command, tool: &str, install: &str) -> Result<String, Build
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     if !out.status.success() {
-        return Err(BuildError::Command {
-            command: shown,
-            status: out.status.code().map_or_else(|| "killed by a signal".to_string(), |c| format!("exit code {c}")),
-            output: tail(&text, TAIL_LINES),
-        });
+        let status = out.status.code().map_or_else(|| "killed by a signal".to_string(), |c| format!("exit code {c}"));
+        let run = ToolRun { command: shown, status, output: tail(&text, TAIL_LINES) };
+        return Err(BuildError::ToolFailed { run: Box::new(run), fix: None });
     }
     Ok(text)
 }

@@ -1,7 +1,7 @@
 //! The daemon's clients: `lamb trigger` (editor save hooks) and `lamb status`, which ask the
 //! running `lamb sync --watch` over its control socket (and fall back to lamb's record).
 
-use super::runtime;
+use super::{current_dir, runtime};
 use crate::Error;
 use crate::cli::ProjectArgs;
 use crate::config::{self, ProjectConfig};
@@ -23,10 +23,6 @@ fn socket_of(
         .or_else(|| std::env::var("LAMB_SOCKET").ok().map(Into::into))
         .or(toml.daemon.socket);
     Ok((crate::daemon::ipc::socket_for(&pc.root, configured.as_deref()), pc))
-}
-
-fn current_dir() -> Result<std::path::PathBuf, Error> {
-    std::env::current_dir().map_err(|e| Error::Failed(format!("cannot determine the current directory: {e}")))
 }
 
 /// Where an editor hook's project is: with no `--template-file` or `--project-dir`, the
@@ -57,7 +53,7 @@ pub fn trigger(args: crate::cli::TriggerArgs) -> Result<(), Error> {
     let cmd = crate::daemon::ipc::Command::Trigger { paths, wait: args.wait };
     let answer = rt
         .block_on(crate::daemon::ipc::call(&socket, cmd))
-        .map_err(|e| Error::Failed(format!("cannot talk to the daemon at {}: {e}", socket.display())))?;
+        .map_err(|e| Error::io(format!("cannot talk to the daemon at {}", socket.display()), e))?;
     let Some(resp) = answer else {
         if !args.fallback_sync {
             // An editor hook with no daemon running: nothing to do, and nothing to complain about.

@@ -15,7 +15,7 @@ pub fn invoke(args: InvokeArgs) -> Result<(), Error> {
         Some(p) if p.as_os_str() == "-" => {
             let mut buf = Vec::new();
             std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-                .map_err(|e| Error::Failed(format!("cannot read the event from stdin: {e}")))?;
+                .map_err(|e| Error::io("cannot read the event from stdin", e))?;
             buf
         }
         Some(p) => {

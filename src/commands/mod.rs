@@ -71,6 +71,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     crate::par::runtime().map_err(|e| Error::io("cannot start the async runtime", e))
 }
 
+fn current_dir() -> Result<std::path::PathBuf, Error> {
+    std::env::current_dir().map_err(|e| Error::io("cannot determine the current directory", e))
+}
+
 /// Project, stack settings and AWS clients for a command.
 pub(crate) struct Context {
     project: Project,

@@ -11,8 +11,7 @@ pub fn service(cmd: crate::cli::ServiceCommand) -> Result<(), Error> {
     let args = match &cmd {
         ServiceCommand::Install(a) | ServiceCommand::Uninstall(a) | ServiceCommand::Status(a) => a,
     };
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::Failed(format!("cannot determine the current directory: {e}")))?;
+    let cwd = super::current_dir()?;
     let dir = cwd.join(args.project_dir.clone().unwrap_or_default());
     let dir =
         dir.canonicalize().map_err(|e| Error::Usage(format!("{}: {e}; pass the project directory", dir.display())))?;
@@ -41,8 +40,7 @@ pub fn service(cmd: crate::cli::ServiceCommand) -> Result<(), Error> {
     };
     match cmd {
         ServiceCommand::Install(a) => {
-            let lamb =
-                std::env::current_exe().map_err(|e| Error::Failed(format!("cannot find lamb's own path: {e}")))?;
+            let lamb = std::env::current_exe().map_err(|e| Error::io("cannot find lamb's own path", e))?;
             let content = systemd::unit_file(&lamb);
             let path = unit_dir.join("lamb@.service");
             let commands =
@@ -64,7 +62,7 @@ pub fn service(cmd: crate::cli::ServiceCommand) -> Result<(), Error> {
                 }
             }
             std::fs::create_dir_all(&unit_dir)
-                .map_err(|e| Error::Failed(format!("cannot create {}: {e}", unit_dir.display())))?;
+                .map_err(|e| Error::io(format!("cannot create {}", unit_dir.display()), e))?;
             crate::state::write_atomic(&path, content.as_bytes())?;
             emit(&format!("wrote {}", path.display()));
             systemctl(&["daemon-reload"])?;

@@ -178,7 +178,7 @@ fn build(
     project: &Project,
     ids: Vec<String>,
     follow_external_symlinks: bool,
-) -> Result<BuildReport, engine::EngineError> {
+) -> Result<BuildReport, crate::state::StateError> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     engine::build(
         project,

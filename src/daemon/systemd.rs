@@ -30,10 +30,6 @@ impl Notifier {
         Notifier { socket }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.socket.is_some()
-    }
-
     /// Sends `state` (`READY=1`, `STATUS=...`) without waiting; failures (a full queue
     /// included) are ignored, as sd_notify does.
     pub fn notify(&self, state: &str) {

@@ -298,10 +298,6 @@ impl Watcher {
         Ok(())
     }
 
-    pub fn count(&self) -> usize {
-        self.watched.len()
-    }
-
     /// Watches `dir` again if it is one of the recursively watched directories: after it was
     /// deleted and created again, the OS watch on it is gone.
     pub fn rewatch(&mut self, dir: &Path) {

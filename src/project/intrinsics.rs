@@ -123,6 +123,7 @@ impl<'a> Scope<'a> {
 
     /// Evaluates `v` and returns its string value, or `None` when it cannot be known before
     /// deploy (or is `AWS::NoValue`).
+    #[cfg(test)]
     pub fn eval_string(&self, v: &Value) -> Result<Option<String>, EvalError> {
         Ok(self.eval(v)?.and_then(|v| v.scalar_string()))
     }
