@@ -5,13 +5,18 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::output::Format;
-
 const EXIT_CODES: &str = "\
 Exit status:
   0  success
   1  failure: a build failed, the template or configuration is invalid
   2  usage error: unknown flag, bad --parameter-overrides, unknown --resource-id";
+
+/// Output format for results (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
 
 #[derive(Debug, Parser)]
 #[command(

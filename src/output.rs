@@ -28,12 +28,7 @@ pub fn confirm(question: &str) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
 }
 
-/// Output format for results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-}
+pub use crate::cli::Format;
 
 /// Formats a byte count for people: `1.2 MiB`.
 pub fn bytes(n: u64) -> String {
