@@ -95,6 +95,9 @@ pub enum Command {
     /// Run `lamb sync --watch` for a project as a systemd user service
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Run functions on this machine, without Docker: invoke once, serve the template's APIs, or the Lambda Invoke API
+    #[command(subcommand)]
+    Local(LocalCommand),
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
@@ -268,6 +271,105 @@ pub struct InvokeArgs {
     /// Result format on stdout
     #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
     pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Build a function and run it once: its response on stdout, its log on stderr
+    #[command(after_help = EXIT_CODES)]
+    Invoke(LocalInvokeArgs),
+    /// Serve the template's API Gateway routes and function URLs, with hot reload
+    #[command(name = "start-api", after_help = EXIT_CODES)]
+    StartApi(StartApiArgs),
+    /// Serve Lambda's Invoke API, so the AWS CLI and SDKs call local functions
+    #[command(name = "start-lambda", after_help = EXIT_CODES)]
+    StartLambda(StartLambdaArgs),
+    /// Print a sample event (SERVICE EVENT [--key value ...]) to pipe into `local invoke -e -`
+    #[command(name = "generate-event", after_help = EXIT_CODES)]
+    GenerateEvent(GenerateEventArgs),
+}
+
+/// What every local command takes: the project, where AWS calls from functions go, overrides.
+#[derive(Debug, Clone, Args)]
+pub struct LocalArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Region functions see (AWS_REGION) [default: region in samconfig, then AWS_REGION / the profile's region, then us-east-1]
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile whose credentials functions get [default: profile in samconfig, then AWS_PROFILE]
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Environment variables for functions: SAM's JSON ({"Parameters": {...}, "FnId": {...}}) or a .env file
+    #[arg(short = 'n', long, value_name = "FILE")]
+    pub env_vars: Option<PathBuf>,
+    /// Use the last build as it is (fails for what was never built)
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalInvokeArgs {
+    /// The function: its logical id (or Stack/Id in nested stacks) [default: the template's only function]
+    pub id: Option<String>,
+    /// File with the event JSON, `-` for stdin [default: {}]
+    #[arg(short, long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    #[command(flatten)]
+    pub local: LocalArgs,
+}
+
+/// Where a local server listens and how many processes a function may have.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub host: String,
+    /// Warm processes per function at most; more concurrent requests wait
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub warm_instances: u16,
+    /// Quiet window after a file change before rebuilding (ms)
+    #[arg(long, default_value_t = 20, value_name = "MS")]
+    pub debounce_ms: u64,
+    /// Do not watch the code: serve the code as built at start
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartApiArgs {
+    /// Port to listen on
+    #[arg(short, long, default_value_t = 3000)]
+    pub port: u16,
+    /// Directory of static files served at / (when it exists)
+    #[arg(short = 's', long, default_value = "public", value_name = "DIR")]
+    pub static_dir: PathBuf,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub local: LocalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StartLambdaArgs {
+    /// Port to listen on
+    #[arg(short, long, default_value_t = 3001)]
+    pub port: u16,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub local: LocalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateEventArgs {
+    /// The event source: apigateway, s3, sqs, sns, dynamodb, eventbridge, cloudwatch
+    pub service: Option<String>,
+    /// The event: e.g. aws-proxy, http-api-proxy, put, receive-message, notification, update, event, scheduled-event
+    pub event: Option<String>,
+    /// Values to put in the event, as --key value (e.g. --path users --method POST --body '{}')
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--KEY VALUE")]
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ mod deploy;
 mod engine;
 mod fingerprint;
 mod infra;
+mod local;
 mod output;
 mod package;
 mod par;
@@ -269,6 +270,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             json_errors(format, || commands::status(args))
         }
         Command::Service(cmd) => commands::service(cmd),
+        Command::Local(cmd) => commands::local(cmd),
         Command::Outputs(args) => {
             let format = args.output;
             json_errors(format, || commands::outputs(args))

@@ -105,6 +105,22 @@ impl AwsError {
     }
 }
 
+/// The region `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile names, found as the SDK would
+/// but without asking the instance metadata service (a developer's machine has none, and
+/// asking only delays).
+pub async fn configured_region(profile: Option<&str>) -> Option<String> {
+    let env =
+        ["AWS_REGION", "AWS_DEFAULT_REGION"].into_iter().find_map(|k| std::env::var(k).ok().filter(|r| !r.is_empty()));
+    if env.is_some() {
+        return env;
+    }
+    let mut provider = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(p) = profile {
+        provider = provider.profile_name(p);
+    }
+    aws_config::meta::region::ProvideRegion::region(&provider.build()).await.map(|r| r.to_string())
+}
+
 /// The account id in a stack ARN (`arn:aws:cloudformation:region:ACCOUNT:stack/...`).
 pub fn account_of(stack_id: &str) -> Option<&str> {
     stack_id.split(':').nth(4).filter(|a| !a.is_empty())

@@ -194,17 +194,10 @@ fn recorded_status(
         .region
         .clone()
         .or_else(|| pc.samconfig.string("region"))
-        .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty()))
         .or_else(|| {
-            // The AWS profile's region, as the daemon's SDK would find it (no IMDS here).
-            let mut provider = aws_config::profile::ProfileFileRegionProvider::builder();
-            if let Some(profile) = args.aws.profile.as_deref().or(pc.samconfig.string("profile").as_deref()) {
-                provider = provider.profile_name(profile);
-            }
-            let provider = provider.build();
-            rt.block_on(async { aws_config::meta::region::ProvideRegion::region(&provider).await })
-                .map(|r| r.to_string())
+            // The environment's or the AWS profile's region, as the daemon's SDK would find it.
+            let profile = args.aws.profile.clone().or_else(|| pc.samconfig.string("profile"));
+            rt.block_on(crate::aws::configured_region(profile.as_deref()))
         })
         .or_else(|| recorded_region(&lamb_dir, &stack))
         .unwrap_or_default();

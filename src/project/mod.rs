@@ -158,6 +158,12 @@ pub struct Function {
     pub auto_publish_alias: Option<String>,
     /// `DeploymentPreference`: code changes must go through CloudFormation (CodeDeploy).
     pub deployment_preference: bool,
+    /// `FunctionName`, when the template names the function.
+    pub function_name: Option<String>,
+    /// `Timeout` in seconds and `MemorySize` in MB (Globals merged); Lambda's defaults are 3
+    /// and 128.
+    pub timeout: Option<u64>,
+    pub memory_size: Option<u64>,
 }
 
 /// A local file a resource's infrastructure is defined by (`DefinitionUri` of an Api, HttpApi

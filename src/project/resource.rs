@@ -269,6 +269,19 @@ impl ResourceCtx<'_> {
             .and_then(|v| v.as_map().cloned())
             .unwrap_or_default();
         let auto_publish_alias = self.string(&props, "AutoPublishAlias", &mut problems);
+        let function_name = self.string(&props, "FunctionName", &mut problems);
+        let mut number = |key: &str| {
+            let text = self.string(&props, key, &mut problems)?;
+            match text.trim().parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    problems.add(format!("{key} is `{text}`, not a whole number"));
+                    None
+                }
+            }
+        };
+        let timeout = number("Timeout");
+        let memory_size = number("MemorySize");
         let deployment_preference = props.get("DeploymentPreference").is_some_and(|v| !matches!(v, Value::Null));
         Function {
             res: self.base(code, architecture, build, problems),
@@ -278,6 +291,9 @@ impl ResourceCtx<'_> {
             environment,
             auto_publish_alias,
             deployment_preference,
+            function_name,
+            timeout,
+            memory_size,
         }
     }
 
