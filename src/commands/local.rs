@@ -181,7 +181,7 @@ fn invoke(args: LocalInvokeArgs) -> Result<(), Error> {
         let inv = Invocation {
             request_id,
             body: payload,
-            deadline_ms: crate::local::now_ms() + launch.timeout.as_millis() as u64,
+            timeout: launch.timeout,
             function_arn: launch.arn.clone(),
             trace_id: format!(
                 "Root=1-{:08x}-{}",

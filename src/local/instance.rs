@@ -118,6 +118,9 @@ fn kill_group(pid: u32) {
     }
 }
 
+/// How long a process may take to start before its first invocation fails (Lambda's init limit).
+const INIT_LIMIT: Duration = Duration::from_secs(10);
+
 /// A Lambda-style error document for a failure lamb itself sees (a timeout, a crash).
 pub fn error_doc(error_type: &str, message: String) -> Outcome {
     let body = serde_json::json!({"errorType": error_type, "errorMessage": message}).to_string();
@@ -190,22 +193,20 @@ impl Instance {
     pub async fn invoke(&mut self, inv: Invocation) -> Invoked {
         let request_id = inv.request_id.clone();
         *self.capture.lock().expect("log capture poisoned") = Some(String::new());
-        let started = Instant::now();
         let cold = std::mem::replace(&mut self.cold, false);
         let timeout = self.launch.timeout;
-        let mut init_duration = None;
-        // Duration counts from when the process takes the invocation (after its init).
-        let mut invoke_started = started;
-        let outcome = {
-            let reply = self.api.submit(inv).await;
-            let ready = self.api.ready();
+        let (outcome, taken_at) = {
+            let mut taken_at = None;
+            let tickets = self.api.submit(inv).await;
+            let (mut taken, reply) = (tickets.taken, tickets.reply);
             let init_failed = self.api.init_failed();
             let exited = self.child.wait();
-            tokio::pin!(reply, ready, init_failed, exited);
-            let deadline = tokio::time::sleep(timeout);
+            tokio::pin!(reply, init_failed, exited);
+            // Until the process takes the invocation it is starting (Lambda allows an init
+            // 10 s); from then on the function's Timeout counts.
+            let deadline = tokio::time::sleep(timeout.max(INIT_LIMIT));
             tokio::pin!(deadline);
-            let mut polled = false;
-            loop {
+            let outcome = loop {
                 tokio::select! {
                     r = &mut reply => break match r {
                         Ok(Reply::Response(body)) => Outcome::Response(body),
@@ -218,11 +219,10 @@ impl Instance {
                             error_doc("Runtime.ExitError", format!("RequestId: {request_id} Error: the function's runtime stopped answering"))
                         }
                     },
-                    _ = &mut ready, if !polled => {
-                        polled = true;
-                        if cold {
-                            init_duration = Some(self.spawned.elapsed());
-                            invoke_started = Instant::now();
+                    t = &mut taken, if taken_at.is_none() => {
+                        if let Ok(t) = t {
+                            taken_at = Some(t);
+                            deadline.as_mut().reset((t + timeout).into());
                         }
                     }
                     r = &mut init_failed => {
@@ -251,9 +251,12 @@ impl Instance {
                         );
                     }
                 }
-            }
+            };
+            // Taken and answered at once: the answer may have won the race to be seen.
+            (outcome, taken_at.or_else(|| taken.try_recv().ok()))
         };
-        let duration = invoke_started.elapsed();
+        let duration = taken_at.map_or(Duration::ZERO, |t| t.elapsed());
+        let init_duration = if cold { taken_at.map(|t| t.duration_since(self.spawned)) } else { None };
         let max_memory_mb = peak_rss_mb(self.pid);
         if !self.alive {
             kill_group(self.pid);

@@ -91,7 +91,7 @@ impl Pool {
         let inv = Invocation {
             request_id,
             body: event,
-            deadline_ms: super::now_ms() + launch.timeout.as_millis() as u64,
+            timeout: launch.timeout,
             function_arn: launch.arn.clone(),
             trace_id: caller.trace_id.clone().unwrap_or_else(trace_id),
             client_context: caller.client_context.clone(),

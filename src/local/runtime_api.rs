@@ -27,8 +27,9 @@ pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 pub struct Invocation {
     pub request_id: String,
     pub body: Bytes,
-    /// When the invocation times out, in milliseconds since the epoch.
-    pub deadline_ms: u64,
+    /// How long the function has once it takes the invocation (`Lambda-Runtime-Deadline-Ms`
+    /// counts from then).
+    pub timeout: std::time::Duration,
     pub function_arn: String,
     pub trace_id: String,
     /// JSON text, as the runtime passes it on to `context.client_context`.
@@ -48,14 +49,21 @@ pub enum Reply {
     },
 }
 
+/// Where the server reports on one invocation: when the process took it, and its answer.
+pub struct Tickets {
+    pub taken: oneshot::Receiver<std::time::Instant>,
+    pub reply: oneshot::Receiver<Reply>,
+}
+
+/// An invocation waiting to be taken, with where to report.
+type Queued = (Invocation, oneshot::Sender<std::time::Instant>, oneshot::Sender<Reply>);
+
 /// What the server shares with its handlers.
 struct Shared {
     /// Invocations waiting for the process to ask for them.
-    queue: tokio::sync::Mutex<mpsc::Receiver<(Invocation, oneshot::Sender<Reply>)>>,
+    queue: tokio::sync::Mutex<mpsc::Receiver<Queued>>,
     /// Invocations handed out and not answered yet, by request id.
     pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
-    /// Set once the process first asks for work (its init is done).
-    polled: watch::Sender<bool>,
     /// `/init/error`: the process could not start.
     init_error: watch::Sender<Option<Reply>>,
 }
@@ -63,8 +71,7 @@ struct Shared {
 /// A Runtime API server for one function process.
 pub struct RuntimeApi {
     addr: SocketAddr,
-    submit: mpsc::Sender<(Invocation, oneshot::Sender<Reply>)>,
-    polled: watch::Receiver<bool>,
+    submit: mpsc::Sender<Queued>,
     init_error: watch::Receiver<Option<Reply>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -81,16 +88,14 @@ impl RuntimeApi {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (submit, queue) = mpsc::channel(1);
-        let (polled_tx, polled) = watch::channel(false);
         let (init_tx, init_error) = watch::channel(None);
         let shared = Arc::new(Shared {
             queue: tokio::sync::Mutex::new(queue),
             pending: Mutex::new(HashMap::new()),
-            polled: polled_tx,
             init_error: init_tx,
         });
         let server = tokio::spawn(serve(listener, shared));
-        Ok(RuntimeApi { addr, submit, polled, init_error, server })
+        Ok(RuntimeApi { addr, submit, init_error, server })
     }
 
     /// `host:port`, for `AWS_LAMBDA_RUNTIME_API`.
@@ -98,19 +103,14 @@ impl RuntimeApi {
         self.addr.to_string()
     }
 
-    /// Queues `inv` for the process; the receiver gets its answer.
-    pub async fn submit(&self, inv: Invocation) -> oneshot::Receiver<Reply> {
-        let (tx, rx) = oneshot::channel();
+    /// Queues `inv` for the process.
+    pub async fn submit(&self, inv: Invocation) -> Tickets {
+        let (taken_tx, taken) = oneshot::channel();
+        let (reply_tx, reply) = oneshot::channel();
         // The server lives as long as `self`: a send fails only while it shuts down, and then
-        // the dropped sender makes the receiver report that no answer will come.
-        let _ = self.submit.send((inv, tx)).await;
-        rx
-    }
-
-    /// Resolves once the process has asked for its first invocation.
-    pub async fn ready(&self) {
-        let mut polled = self.polled.clone();
-        let _ = polled.wait_for(|p| *p).await;
+        // the dropped senders make the receivers report that no answer will come.
+        let _ = self.submit.send((inv, taken_tx, reply_tx)).await;
+        Tickets { taken, reply }
     }
 
     /// Resolves with the process's `/init/error` report.
@@ -206,8 +206,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
 /// `GET /invocation/next`: waits for an invocation, remembers where its answer goes, and hands
 /// it out with Lambda's headers.
 async fn next(shared: &Shared) -> Response<Full<Bytes>> {
-    shared.polled.send_replace(true);
-    let (inv, reply_to) = {
+    let (inv, taken, reply_to) = {
         let mut queue = shared.queue.lock().await;
         match queue.recv().await {
             Some(x) => x,
@@ -216,6 +215,8 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
         }
     };
     shared.pending.lock().expect("pending map poisoned").insert(inv.request_id.clone(), reply_to);
+    let _ = taken.send(std::time::Instant::now());
+    let deadline_ms = super::now_ms() + inv.timeout.as_millis() as u64;
     let mut r = Response::new(Full::new(inv.body));
     let h = r.headers_mut();
     let mut set = |name: &'static str, value: &str| {
@@ -224,7 +225,7 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
         }
     };
     set("Lambda-Runtime-Aws-Request-Id", &inv.request_id);
-    set("Lambda-Runtime-Deadline-Ms", &inv.deadline_ms.to_string());
+    set("Lambda-Runtime-Deadline-Ms", &deadline_ms.to_string());
     set("Lambda-Runtime-Invoked-Function-Arn", &inv.function_arn);
     set("Lambda-Runtime-Trace-Id", &inv.trace_id);
     if let Some(c) = &inv.client_context {
@@ -272,7 +273,7 @@ mod tests {
         Invocation {
             request_id: id.into(),
             body: Bytes::from(body.to_string()),
-            deadline_ms: 1_700_000_003_000,
+            timeout: std::time::Duration::from_secs(3),
             function_arn: "arn:aws:lambda:us-east-1:123456789012:function:Fn".into(),
             trace_id: "Root=1-5e1b4151-5ac6c58f5b5daa6532e4f0ad;Parent=0;Sampled=0".into(),
             client_context: None,
@@ -290,7 +291,9 @@ mod tests {
             let (code, headers, body) = exchange(&mut conn, next);
             assert_eq!(code, 200);
             assert_eq!(headers["lambda-runtime-aws-request-id"], "r1");
-            assert_eq!(headers["lambda-runtime-deadline-ms"], "1700000003000");
+            let deadline: u64 = headers["lambda-runtime-deadline-ms"].parse().unwrap();
+            let now = crate::local::now_ms();
+            assert!(deadline > now && deadline <= now + 3000, "3 s from now: {deadline} vs {now}");
             assert!(headers["lambda-runtime-invoked-function-arn"].ends_with(":function:Fn"));
             assert!(headers["lambda-runtime-trace-id"].starts_with("Root="));
             assert_eq!(headers["lambda-runtime-cognito-identity"], r#"{"cognitoIdentityId":"id"}"#);
@@ -311,13 +314,14 @@ mod tests {
             );
             assert_eq!(exchange(&mut conn, &error).0, 202);
         });
-        // The client is blocked in /next until this submit.
-        api.ready().await;
-        let reply = api.submit(invocation("r1", r#"{"a":1}"#)).await;
-        assert_eq!(reply.await.unwrap(), Reply::Response(Bytes::from_static(b"\"done\"")));
-        let reply = api.submit(invocation("r2", "{}")).await;
+        // The client blocks in /next until this submit.
+        let tickets = api.submit(invocation("r1", r#"{"a":1}"#)).await;
+        let asked = std::time::Instant::now();
+        assert!(tickets.taken.await.unwrap() >= asked, "taken when handed out");
+        assert_eq!(tickets.reply.await.unwrap(), Reply::Response(Bytes::from_static(b"\"done\"")));
+        let tickets = api.submit(invocation("r2", "{}")).await;
         assert_eq!(
-            reply.await.unwrap(),
+            tickets.reply.await.unwrap(),
             Reply::Error { error_type: Some("Unhandled".into()), body: Bytes::from_static(b"{}") }
         );
         tokio::task::spawn_blocking(move || client.join().unwrap()).await.unwrap();
@@ -341,7 +345,7 @@ mod tests {
             let init = "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: x\r\nLambda-Runtime-Function-Error-Type: Runtime.ImportModuleError\r\nContent-Length: 2\r\n\r\n{}";
             assert_eq!(exchange(&mut conn, init).0, 202);
         });
-        let reply = api.submit(invocation("big", "{}")).await.await.unwrap();
+        let reply = api.submit(invocation("big", "{}")).await.reply.await.unwrap();
         let Reply::Error { error_type, body } = reply else { panic!("{reply:?}") };
         assert_eq!(error_type.as_deref(), Some("Function.ResponseSizeTooLarge"));
         assert!(String::from_utf8_lossy(&body).contains("exceeded maximum allowed payload size"));
