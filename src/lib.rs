@@ -30,6 +30,7 @@ mod push;
 mod state;
 mod sync;
 mod validate;
+mod watch;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

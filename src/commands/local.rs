@@ -12,6 +12,7 @@ use crate::cli::{LocalArgs, LocalCommand, LocalInvokeArgs};
 use crate::config::{self, ProjectConfig};
 use crate::engine::{self, BuildOptions, LAMB_DIR};
 use crate::local::env::{EnvContext, EnvOverrides};
+use crate::local::functions::{Functions, Settings};
 use crate::local::instance::{Instance, Outcome};
 use crate::local::prepare::{self, Builds};
 use crate::local::runtime_api::Invocation;
@@ -21,9 +22,8 @@ use crate::project::Project;
 pub fn local(cmd: LocalCommand) -> Result<(), Error> {
     match cmd {
         LocalCommand::Invoke(args) => invoke(args),
-        LocalCommand::StartApi(_) | LocalCommand::StartLambda(_) | LocalCommand::GenerateEvent(_) => {
-            Err(Error::Usage("not available yet".into()))
-        }
+        LocalCommand::StartLambda(args) => start_lambda(args),
+        LocalCommand::StartApi(_) | LocalCommand::GenerateEvent(_) => Err(Error::Usage("not available yet".into())),
     }
 }
 
@@ -207,4 +207,83 @@ fn invoke(args: LocalInvokeArgs) -> Result<(), Error> {
             Err(Error::Failed(format!("{id} failed ({error_type}); its error is above")))
         }
     }
+}
+
+/// What a local server prints: its own lines and its functions' output, on stderr.
+fn report() -> crate::local::reload::Report {
+    Arc::new(|line: &str| eprintln!("{line}"))
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn stopped() -> Result<(), Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("cannot install signal handlers", e))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot install signal handlers", e))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// The functions of a project, prepared to serve, with hot reload unless `--no-watch`.
+async fn serve_functions(
+    setup: Setup,
+    builds: Builds,
+    serve: &crate::cli::ServeArgs,
+    on_project: Arc<dyn Fn(Arc<Project>) + Send + Sync>,
+) -> (Arc<Functions>, Option<tokio::task::JoinHandle<()>>) {
+    let report = report();
+    let settings = Settings {
+        ctx: setup.ctx.clone(),
+        lamb_dir: setup.pc.root.join(LAMB_DIR),
+        warm: usize::from(serve.warm_instances),
+        sink: Arc::new(|line: &str| eprintln!("{line}")),
+    };
+    let (functions, updated) = Functions::new(Arc::new(setup.project), &builds, settings).await;
+    for w in &updated.warnings {
+        report(&format!("warning: {w}"));
+    }
+    for (id, why) in &updated.failed {
+        report(&format!("warning: {id} cannot run: {why}"));
+    }
+    let functions = Arc::new(functions);
+    let watcher = (!serve.no_watch).then(|| {
+        tokio::spawn(crate::local::reload::watch(
+            functions.clone(),
+            setup.pc.clone(),
+            std::time::Duration::from_millis(serve.debounce_ms),
+            report.clone(),
+            on_project,
+        ))
+    });
+    (functions, watcher)
+}
+
+fn start_lambda(args: crate::cli::StartLambdaArgs) -> Result<(), Error> {
+    let rt = runtime()?;
+    let setup = setup(&args.local, &rt)?;
+    let builds = builds(&setup, &[], args.local.no_build)?;
+    let region = setup.ctx.region.clone();
+    rt.block_on(async {
+        let listener = crate::local::http::listen(&args.serve.host, args.port, "--port")
+            .await
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        let (functions, watcher) = serve_functions(setup, builds, &args.serve, Arc::new(|_| {})).await;
+        let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
+        let names: Vec<String> = functions.project().functions.iter().map(|f| f.res.logical_id.clone()).collect();
+        eprintln!("lamb serves the Lambda Invoke API for {} at http://{addr}", names.join(", "));
+        eprintln!(
+            "  aws lambda invoke --endpoint-url http://{addr} --function-name {} out.json; Ctrl-C to stop",
+            names.first().map_or("NAME", String::as_str)
+        );
+        let server = tokio::spawn(crate::local::invoke_api::serve(listener, functions.clone(), region, report()));
+        let stop = stopped().await;
+        server.abort();
+        if let Some(w) = watcher {
+            w.abort();
+        }
+        functions.shutdown().await;
+        stop
+    })
 }

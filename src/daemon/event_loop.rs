@@ -18,11 +18,11 @@ use super::status::Board;
 use super::systemd;
 use super::ui::{DaemonUi, Event};
 use super::waiters::{Waiter, Waiters};
-use super::watch::{FsEvent, Target, Watcher};
 use crate::Error;
 use crate::aws::Aws;
 use crate::engine::Kind;
 use crate::state::StackState;
+use crate::watch::{FsEvent, Target, Watcher};
 
 /// How long a stopping daemon waits for an in-flight pass.
 const STOP_GRACE: Duration = Duration::from_secs(30);

@@ -19,7 +19,6 @@ mod status;
 pub mod systemd;
 mod ui;
 mod waiters;
-pub mod watch;
 
 use std::time::Duration;
 

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use super::watch::Index;
 use crate::Error;
 use crate::cli::{AwsArgs, ProjectArgs, StackDeployArgs};
 use crate::config::settings::{self, WatchFlags, WatchSettings};
 use crate::config::{self, ProjectConfig, StackConfig};
 use crate::project::Project;
+use crate::watch::Index;
 
 /// Everything loaded from the project's files; replaced as a whole on a good reload.
 pub struct Model {

@@ -12,60 +12,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use super::watch::Target;
+use crate::watch::{Debouncer, Target};
 
 /// Backoff for retrying a target AWS failed: doubles from the first to the last.
 pub const RETRY_FIRST: Duration = Duration::from_secs(1);
 pub const RETRY_MAX: Duration = Duration::from_secs(30);
-
-/// Trailing-edge debouncing per target: each event pushes the target's deadline back; a
-/// target is due once nothing has happened to it for the quiet window.
-#[derive(Debug, Default)]
-pub struct Debouncer {
-    deadlines: HashMap<Target, Instant>,
-    /// When the first event of the current burst arrived, per target (for save-to-live times).
-    first_seen: HashMap<Target, Instant>,
-}
-
-impl Debouncer {
-    pub fn event(&mut self, target: Target, now: Instant, quiet: Duration) {
-        self.first_seen.entry(target.clone()).or_insert(now);
-        self.deadlines.insert(target, now + quiet);
-    }
-
-    /// Makes `target` due at once (an editor hook said the file is saved).
-    pub fn now(&mut self, target: Target, now: Instant) {
-        self.first_seen.entry(target.clone()).or_insert(now);
-        self.deadlines.insert(target, now);
-    }
-
-    /// The earliest deadline, if any target is waiting.
-    pub fn next(&self) -> Option<Instant> {
-        self.deadlines.values().min().copied()
-    }
-
-    /// Removes and returns the targets whose quiet window has passed, with when their burst began.
-    pub fn due(&mut self, now: Instant) -> Vec<(Target, Instant)> {
-        let due: Vec<Target> = self.deadlines.iter().filter(|(_, d)| **d <= now).map(|(t, _)| t.clone()).collect();
-        due.into_iter()
-            .map(|t| {
-                self.deadlines.remove(&t);
-                let first = self.first_seen.remove(&t).unwrap_or(now);
-                (t, first)
-            })
-            .collect()
-    }
-
-    pub fn pending(&self) -> BTreeSet<Target> {
-        self.deadlines.keys().cloned().collect()
-    }
-
-    /// Drops `target` (a function taken out of the template).
-    fn forget(&mut self, target: &Target) {
-        self.deadlines.remove(target);
-        self.first_seen.remove(target);
-    }
-}
 
 /// The targets that fell due together, before they become a numbered pass.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -311,22 +262,6 @@ mod tests {
     fn start_at_wake(s: &mut Scheduler) -> Option<Planned> {
         let wake = s.wake_at()?;
         start(s, wake)
-    }
-
-    #[test]
-    fn debouncing_waits_for_quiet_and_keeps_the_first_event_time() {
-        let mut d = Debouncer::default();
-        let t0 = Instant::now();
-        let a = Target::Unit("A".into());
-        d.event(a.clone(), t0, QUIET);
-        d.event(a.clone(), t0 + ms(15), QUIET);
-        assert!(d.due(t0 + ms(25)).is_empty(), "the second event pushed the deadline back");
-        assert_eq!(d.next(), Some(t0 + ms(35)));
-        let due = d.due(t0 + ms(35));
-        assert_eq!(due, [(a.clone(), t0)]);
-        assert!(d.next().is_none());
-        d.now(a.clone(), t0 + ms(40));
-        assert_eq!(d.due(t0 + ms(40)).len(), 1, "a trigger is due at once");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::LocalError;
 use super::runtime_api::{Invocation, Reply, RuntimeApi};
 
 /// How to start a function's process.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
     /// The function's full id (for messages).
     pub id: String,
@@ -181,6 +181,30 @@ impl Instance {
             }));
         }
         Ok(Instance { api, child, pid, spawned, cold: true, alive: true, capture, readers, launch: launch.clone() })
+    }
+
+    /// Waits until the process is ready for work (its init done), or says why it will not be:
+    /// its init error, its exit, or an init past Lambda's limit (the process is then stopped).
+    pub async fn warm_up(&mut self) -> Result<(), String> {
+        let why = tokio::select! {
+            _ = self.api.polled() => return Ok(()),
+            r = self.api.init_failed() => match r {
+                Reply::Error { error_type, body } => format!(
+                    "{}: {}",
+                    error_type.unwrap_or_else(|| "Runtime.Unknown".into()),
+                    serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+                        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned())
+                ),
+                Reply::Response(_) => "the runtime reported its init as a response".into(),
+            },
+            s = self.child.wait() => format!("its runtime exited while starting ({})", s.map_or_else(|e| e.to_string(), |s| s.to_string())),
+            _ = tokio::time::sleep(INIT_LIMIT) => format!("it did not start within {} s", INIT_LIMIT.as_secs()),
+        };
+        self.alive = false;
+        kill_group(self.pid);
+        Err(why)
     }
 
     /// Whether the instance can take another invocation.

@@ -5,9 +5,13 @@
 
 pub mod code;
 pub mod env;
+pub mod functions;
+pub mod http;
 pub mod instance;
+pub mod invoke_api;
 pub mod pool;
 pub mod prepare;
+pub mod reload;
 pub mod runtime_api;
 pub mod runtimes;
 
@@ -44,6 +48,8 @@ pub enum LocalError {
     EnvVars { path: PathBuf, detail: String },
     #[error("function {id} did not build: {message}")]
     NotBuilt { id: String, message: String },
+    #[error("{addr} is in use by another program; stop it, or choose another address with {flag}")]
+    PortInUse { addr: String, flag: String },
     #[error(
         "function {id} has {what}; lamb runs only code on disk locally (put the code in a directory and set CodeUri)"
     )]

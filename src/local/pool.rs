@@ -54,15 +54,27 @@ impl Pool {
         self.current.lock().expect("pool poisoned").launch.clone()
     }
 
-    /// New code or settings: idle processes are stopped, running ones once they finish.
-    pub fn replace(&self, launch: Launch) {
-        let mut current = self.current.lock().expect("pool poisoned");
-        current.launch = Arc::new(launch);
-        current.generation += 1;
-        let stale: Vec<(u64, Instance)> = std::mem::take(&mut *self.idle.lock().expect("pool poisoned"));
+    /// New code or settings: a process of the new launch is started first, and only once it
+    /// is ready (its handler imported, its bootstrap polling) does it take over — idle old
+    /// processes are stopped, running ones once they finish. A launch that cannot start is
+    /// refused with why, and the old one keeps serving.
+    pub async fn replace(&self, launch: Launch) -> Result<(), String> {
+        let mut fresh = Instance::spawn(&launch, self.sink.clone()).await.map_err(|e| e.to_string())?;
+        if let Err(why) = fresh.warm_up().await {
+            fresh.stop().await;
+            return Err(why);
+        }
+        let generation = {
+            let mut current = self.current.lock().expect("pool poisoned");
+            current.launch = Arc::new(launch);
+            current.generation += 1;
+            current.generation
+        };
+        let stale = std::mem::replace(&mut *self.idle.lock().expect("pool poisoned"), vec![(generation, fresh)]);
         for (_, i) in stale {
             tokio::spawn(i.stop());
         }
+        Ok(())
     }
 
     /// Runs one invocation on a warm process, or a new one. `on_start` gets the request id

@@ -66,6 +66,8 @@ struct Shared {
     pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     /// `/init/error`: the process could not start.
     init_error: watch::Sender<Option<Reply>>,
+    /// Set once the process first asks for work: its init is done.
+    polled: watch::Sender<bool>,
 }
 
 /// A Runtime API server for one function process.
@@ -73,6 +75,7 @@ pub struct RuntimeApi {
     addr: SocketAddr,
     submit: mpsc::Sender<Queued>,
     init_error: watch::Receiver<Option<Reply>>,
+    polled: watch::Receiver<bool>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -89,13 +92,15 @@ impl RuntimeApi {
         let addr = listener.local_addr()?;
         let (submit, queue) = mpsc::channel(1);
         let (init_tx, init_error) = watch::channel(None);
+        let (polled_tx, polled) = watch::channel(false);
         let shared = Arc::new(Shared {
             queue: tokio::sync::Mutex::new(queue),
             pending: Mutex::new(HashMap::new()),
             init_error: init_tx,
+            polled: polled_tx,
         });
         let server = tokio::spawn(serve(listener, shared));
-        Ok(RuntimeApi { addr, submit, init_error, server })
+        Ok(RuntimeApi { addr, submit, init_error, polled, server })
     }
 
     /// `host:port`, for `AWS_LAMBDA_RUNTIME_API`.
@@ -113,12 +118,21 @@ impl RuntimeApi {
         Tickets { taken, reply }
     }
 
+    /// Resolves once the process has asked for work the first time (its init is done).
+    pub async fn polled(&self) {
+        let mut rx = self.polled.clone();
+        if rx.wait_for(|p| *p).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Resolves with the process's `/init/error` report.
     pub async fn init_failed(&self) -> Reply {
         let mut rx = self.init_error.clone();
-        match rx.wait_for(Option::is_some).await {
-            Ok(r) => r.clone().expect("waited for Some"),
-            Err(_) => std::future::pending().await,
+        let reported = rx.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
+        match reported {
+            Some(r) => r,
+            None => std::future::pending().await,
         }
     }
 }
@@ -206,6 +220,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
 /// `GET /invocation/next`: waits for an invocation, remembers where its answer goes, and hands
 /// it out with Lambda's headers.
 async fn next(shared: &Shared) -> Response<Full<Bytes>> {
+    shared.polled.send_replace(true);
     let (inv, taken, reply_to) = {
         let mut queue = shared.queue.lock().await;
         match queue.recv().await {

@@ -1,9 +1,11 @@
 //! What to watch and what a changed path means: which functions or layers it belongs to, or
-//! whether it is the template or configuration (an infrastructure change). Pure, so every rule
-//! is a unit test; the `notify` glue is in [`Watcher`].
+//! whether it is the template or configuration (an infrastructure change), and the quiet
+//! window that turns a burst of events into one. Pure, so every rule is a unit test; the
+//! `notify` glue is in [`Watcher`]. The watch daemon and the local servers' hot reload share it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -243,6 +245,55 @@ impl Index {
     }
 }
 
+/// Trailing-edge debouncing per target: each event pushes the target's deadline back; a
+/// target is due once nothing has happened to it for the quiet window.
+#[derive(Debug, Default)]
+pub struct Debouncer {
+    deadlines: HashMap<Target, Instant>,
+    /// When the first event of the current burst arrived, per target (for save-to-live times).
+    first_seen: HashMap<Target, Instant>,
+}
+
+impl Debouncer {
+    pub fn event(&mut self, target: Target, now: Instant, quiet: Duration) {
+        self.first_seen.entry(target.clone()).or_insert(now);
+        self.deadlines.insert(target, now + quiet);
+    }
+
+    /// Makes `target` due at once (an editor hook said the file is saved).
+    pub fn now(&mut self, target: Target, now: Instant) {
+        self.first_seen.entry(target.clone()).or_insert(now);
+        self.deadlines.insert(target, now);
+    }
+
+    /// The earliest deadline, if any target is waiting.
+    pub fn next(&self) -> Option<Instant> {
+        self.deadlines.values().min().copied()
+    }
+
+    /// Removes and returns the targets whose quiet window has passed, with when their burst began.
+    pub fn due(&mut self, now: Instant) -> Vec<(Target, Instant)> {
+        let due: Vec<Target> = self.deadlines.iter().filter(|(_, d)| **d <= now).map(|(t, _)| t.clone()).collect();
+        due.into_iter()
+            .map(|t| {
+                self.deadlines.remove(&t);
+                let first = self.first_seen.remove(&t).unwrap_or(now);
+                (t, first)
+            })
+            .collect()
+    }
+
+    pub fn pending(&self) -> BTreeSet<Target> {
+        self.deadlines.keys().cloned().collect()
+    }
+
+    /// Drops `target` (a function taken out of the template).
+    pub fn forget(&mut self, target: &Target) {
+        self.deadlines.remove(target);
+        self.first_seen.remove(target);
+    }
+}
+
 /// What the OS watcher reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FsEvent {
@@ -448,5 +499,21 @@ mod tests {
         let idx = Index::new(&p, &Default::default(), &[], &[]);
         assert_eq!(units(&idx.classify(&root.join("app/lib/l.py"))), ["Lib"], "the function's zip leaves it out");
         assert_eq!(units(&idx.classify(&root.join("app/a.py"))), ["Fn"]);
+    }
+
+    #[test]
+    fn debouncing_waits_for_quiet_and_keeps_the_first_event_time() {
+        let mut d = Debouncer::default();
+        let t0 = Instant::now();
+        let a = Target::Unit("A".into());
+        d.event(a.clone(), t0, Duration::from_millis(20));
+        d.event(a.clone(), t0 + Duration::from_millis(15), Duration::from_millis(20));
+        assert!(d.due(t0 + Duration::from_millis(25)).is_empty(), "the second event pushed the deadline back");
+        assert_eq!(d.next(), Some(t0 + Duration::from_millis(35)));
+        let due = d.due(t0 + Duration::from_millis(35));
+        assert_eq!(due, [(a.clone(), t0)]);
+        assert!(d.next().is_none());
+        d.now(a.clone(), t0 + Duration::from_millis(40));
+        assert_eq!(d.due(t0 + Duration::from_millis(40)).len(), 1, "a trigger is due at once");
     }
 }
