@@ -316,3 +316,189 @@ fn mistakes_are_named_with_their_fix() {
     assert_eq!(json(&fresh.lamb(&["local", "invoke"])), serde_json::json!(1));
     assert_eq!(json(&fresh.lamb(&["local", "invoke", "--no-build"])), serde_json::json!(1), "the last build, as it is");
 }
+
+use common::server::{Server, running};
+
+/// An SDK client for a local Invoke API.
+fn lambda_client(url: &str) -> aws_sdk_lambda::Client {
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new("local", "local", None, None, "test"))
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+const ECHO_PY: &str = r#"import json, os
+
+def handler(event, context):
+    print("echo", json.dumps(event))
+    if event.get("marker"):
+        open(event["marker"], "w").write(context.aws_request_id)
+    cc = context.client_context
+    return {"event": event, "custom": cc.custom if cc else None, "arn": context.invoked_function_arn}
+"#;
+
+#[test]
+fn start_lambda_answers_the_aws_sdk() {
+    let p = project(concat!(
+        "  Echo:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: echo, Handler: app.handler, Runtime: python3.11, FunctionName: echo-fn}\n",
+        "  Fails:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fails, Handler: index.handler, Runtime: nodejs20.x}\n",
+    ));
+    p.write("echo/app.py", ECHO_PY);
+    p.write("fails/index.js", "exports.handler = async () => { throw new Error('it broke'); };\n");
+    let server = Server::start(&p, &["start-lambda"], &[]);
+    let client = lambda_client(&server.url);
+    rt().block_on(async {
+        use aws_sdk_lambda::primitives::Blob;
+        let out = client.invoke().function_name("Echo").payload(Blob::new(r#"{"a": 1}"#)).send().await.unwrap();
+        assert_eq!(out.status_code(), 200);
+        assert_eq!(out.executed_version(), Some("$LATEST"));
+        assert!(out.function_error().is_none());
+        let v: serde_json::Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+        assert_eq!(v["event"], serde_json::json!({"a": 1}));
+        assert_eq!(v["arn"], "arn:aws:lambda:us-east-1:123456789012:function:echo-fn");
+
+        // By FunctionName and by ARN; the log tail; the client context.
+        let context = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r#"{"custom": {"k": "v"}}"#);
+        let out = client
+            .invoke()
+            .function_name("arn:aws:lambda:us-east-1:123456789012:function:echo-fn")
+            .log_type(aws_sdk_lambda::types::LogType::Tail)
+            .client_context(context)
+            .payload(Blob::new(r#"{"b": 2}"#))
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+        assert_eq!(v["custom"], serde_json::json!({"k": "v"}));
+        let log =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, out.log_result().unwrap()).unwrap();
+        let log = String::from_utf8(log).unwrap();
+        assert!(
+            log.starts_with("START RequestId: ")
+                && log.contains("echo {\"b\": 2}")
+                && log.contains("REPORT RequestId: "),
+            "{log}"
+        );
+
+        let out = client.invoke().function_name("Fails").send().await.unwrap();
+        assert_eq!(out.function_error(), Some("Unhandled"));
+        let v: serde_json::Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+        assert_eq!((v["errorType"].as_str(), v["errorMessage"].as_str()), (Some("Error"), Some("it broke")));
+
+        let e = client.invoke().function_name("Nope").send().await.unwrap_err();
+        assert!(e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()), "{e:?}");
+
+        let out = client
+            .invoke()
+            .function_name("Echo")
+            .invocation_type(aws_sdk_lambda::types::InvocationType::DryRun)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status_code(), 204);
+
+        // Event: accepted at once, run in the background.
+        let marker = p.path().join("marker");
+        let payload = serde_json::json!({"marker": marker}).to_string();
+        let out = client
+            .invoke()
+            .function_name("Echo")
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status_code(), 202);
+        common::daemon::wait_until("the event's invocation", std::time::Duration::from_secs(30), || marker.exists());
+    });
+}
+
+#[test]
+fn hot_reload_serves_each_save_and_keeps_the_last_good_code() {
+    let p = project(
+        "  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.11}\n",
+    );
+    p.write("fn/app.py", "import os\n\ndef handler(event, context):\n    return ['v1', os.environ.get('ADDED')]\n");
+    let server = Server::start(&p, &["start-lambda"], &[]);
+    let client = lambda_client(&server.url);
+    let call = || {
+        rt().block_on(async {
+            let out = client.invoke().function_name("Fn").send().await.unwrap();
+            serde_json::from_slice::<serde_json::Value>(out.payload().unwrap().as_ref()).unwrap()
+        })
+    };
+    assert_eq!(call(), serde_json::json!(["v1", null]));
+    p.write("fn/app.py", "import os\n\ndef handler(event, context):\n    return ['v2', os.environ.get('ADDED')]\n");
+    server.wait_for_log("reloaded Fn", 1);
+    assert_eq!(call(), serde_json::json!(["v2", null]), "the next request runs the saved code");
+    // A syntax error: reported, and the last good code keeps serving.
+    p.write("fn/app.py", "def handler(event, context)\n    return 'v3'\n");
+    server.wait_for_log("error: Fn: Runtime.UserCodeSyntaxError", 1);
+    assert_eq!(call(), serde_json::json!(["v2", null]), "{}", server.log());
+    p.write("fn/app.py", "import os\n\ndef handler(event, context):\n    return ['v4', os.environ.get('ADDED')]\n");
+    server.wait_for_log("reloaded Fn", 2);
+    assert_eq!(call(), serde_json::json!(["v4", null]));
+    // A template edit: the new variable reaches the function.
+    let t = p
+        .read("template.yaml")
+        .replace("Runtime: python3.11}", "Runtime: python3.11, Environment: {Variables: {ADDED: yes}}}");
+    p.write("template.yaml", &t);
+    server.wait_for_log("template reloaded", 1);
+    assert_eq!(call(), serde_json::json!(["v4", "yes"]), "{}", server.log());
+}
+
+#[test]
+fn a_local_function_reaches_the_emulator_through_aws_endpoint_url() {
+    let emu = common::emulator::Emulator::start();
+    rt().block_on(async {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&emu.sdk().await).force_path_style(true).build(),
+        );
+        s3.create_bucket().bucket("seen-from-local").send().await.unwrap();
+    });
+    let p = project(
+        "  Lister:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.11}\n",
+    );
+    p.write(
+        "fn/app.py",
+        "import os, urllib.request\n\ndef handler(event, context):\n    body = urllib.request.urlopen(os.environ['AWS_ENDPOINT_URL'] + '/').read().decode()\n    return {'listed': 'seen-from-local' in body, 'key': os.environ.get('AWS_ACCESS_KEY_ID')}\n",
+    );
+    let run = p.lamb_env(&["local", "invoke"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(json(&run), serde_json::json!({"listed": true, "key": "testing"}));
+}
+
+#[test]
+fn ctrl_c_stops_every_function_process_and_a_taken_port_is_named() {
+    let p = project(
+        "  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.11}\n",
+    );
+    let pid_file = p.path().join("pid");
+    p.write(
+        "fn/app.py",
+        &format!(
+            "import os\nopen({:?}, 'w').write(str(os.getpid()))\n\ndef handler(e, c):\n    return 1\n",
+            pid_file.display().to_string()
+        ),
+    );
+    let server = Server::start(&p, &["start-lambda"], &[]);
+    let out = rt().block_on(lambda_client(&server.url).invoke().function_name("Fn").send()).unwrap();
+    assert_eq!(out.status_code(), 200);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(running(&pid), "a warm process between requests");
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    // A second server on the same port.
+    let run = p.lamb(&["local", "start-lambda", "--port", &port]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains(&format!("{addr} is in use")) && run.stderr.contains("--port"), "{}", run.stderr);
+    assert_eq!(server.interrupt(), Some(0));
+    assert!(!running(&pid), "the function's process is stopped with lamb");
+}

@@ -100,6 +100,10 @@ pub struct Instance {
     alive: bool,
     capture: Arc<Mutex<Option<String>>>,
     readers: Vec<tokio::task::JoinHandle<()>>,
+    /// The read ends of the process's stdout and stderr pipes (owned by the readers).
+    pipes: Vec<std::os::fd::RawFd>,
+    /// Lines read from the pipes so far, all readers together.
+    lines_read: Arc<std::sync::atomic::AtomicU64>,
     launch: Launch,
 }
 
@@ -154,12 +158,19 @@ impl Instance {
         let pid = child.id().unwrap_or_default();
         let capture: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let mut readers = Vec::new();
+        use std::os::fd::AsRawFd;
+        let pipes: Vec<std::os::fd::RawFd> =
+            [child.stdout.as_ref().map(|s| s.as_raw_fd()), child.stderr.as_ref().map(|s| s.as_raw_fd())]
+                .into_iter()
+                .flatten()
+                .collect();
+        let lines_read = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let outputs: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
             child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
             child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ];
         for out in outputs.into_iter().flatten() {
-            let (sink, capture) = (sink.clone(), capture.clone());
+            let (sink, capture, lines_read) = (sink.clone(), capture.clone(), lines_read.clone());
             readers.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(out);
                 let mut buf = Vec::new();
@@ -175,12 +186,25 @@ impl Instance {
                                 log.push_str(line);
                                 log.push('\n');
                             }
+                            lines_read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         }
                     }
                 }
             }));
         }
-        Ok(Instance { api, child, pid, spawned, cold: true, alive: true, capture, readers, launch: launch.clone() })
+        Ok(Instance {
+            api,
+            child,
+            pid,
+            spawned,
+            cold: true,
+            alive: true,
+            capture,
+            readers,
+            pipes,
+            lines_read,
+            launch: launch.clone(),
+        })
     }
 
     /// Waits until the process is ready for work (its init done), or says why it will not be:
@@ -289,8 +313,34 @@ impl Instance {
                 let _ = r.await;
             }
         }
+        if self.alive {
+            self.drain_output().await;
+        }
         let log = self.capture.lock().expect("log capture poisoned").take().unwrap_or_default();
         Invoked { request_id, outcome, duration, init_duration, max_memory_mb, log }
+    }
+
+    /// Waits (briefly) until what the process printed before it answered has been read: its
+    /// runtime prints, then posts the answer, so those lines are in the pipes by now. Done
+    /// when the pipes are empty and the readers have stopped taking lines.
+    async fn drain_output(&self) {
+        let queued = |fd: std::os::fd::RawFd| {
+            let mut n: libc::c_int = 0;
+            // SAFETY: FIONREAD on a pipe fd the readers keep open; it only writes `n`.
+            let ok = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } == 0;
+            ok && n > 0
+        };
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let mut seen = self.lines_read.load(std::sync::atomic::Ordering::SeqCst);
+        while Instant::now() < deadline {
+            tokio::task::yield_now().await;
+            let now = self.lines_read.load(std::sync::atomic::Ordering::SeqCst);
+            if !self.pipes.iter().any(|fd| queued(*fd)) && now == seen {
+                break;
+            }
+            seen = now;
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
     }
 
     /// Stops the process and waits for its last output lines.

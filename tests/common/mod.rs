@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod emulator;
 pub mod faults;
+pub mod server;
 
 use std::fs;
 use std::path::{Path, PathBuf};
