@@ -501,4 +501,14 @@ fn ctrl_c_stops_every_function_process_and_a_taken_port_is_named() {
     assert!(run.stderr.contains(&format!("{addr} is in use")) && run.stderr.contains("--port"), "{}", run.stderr);
     assert_eq!(server.interrupt(), Some(0));
     assert!(!running(&pid), "the function's process is stopped with lamb");
+    // Even a lamb killed outright takes its function processes with it.
+    let mut server = Server::start(&p, &["start-lambda"], &[]);
+    let out = rt().block_on(lambda_client(&server.url).invoke().function_name("Fn").send()).unwrap();
+    assert_eq!(out.status_code(), 200);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(running(&pid));
+    server.child.kill().unwrap();
+    common::daemon::wait_until("the orphaned function process to go", std::time::Duration::from_secs(10), || {
+        !running(&pid)
+    });
 }

@@ -149,6 +149,17 @@ impl Instance {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal,
+        // so a function process dies with lamb even when lamb is killed outright (its own
+        // process group keeps it from Ctrl-C, which lamb handles by stopping it).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let spawned = Instant::now();
         let mut child = cmd.spawn().map_err(|source| LocalError::Spawn {
             id: launch.id.clone(),

@@ -226,7 +226,14 @@ async function main() {
   }
 }
 
+// lamb reads our output through pipes: when they break, lamb is gone, and so is our work.
+process.stdout.on("error", () => process.exit(1));
+process.stderr.on("error", () => process.exit(1));
+
+let crashing = false;
 process.on("uncaughtException", async (e) => {
+  if (crashing) process.exit(129);
+  crashing = true;
   const doc = toErrorDoc(e);
   console.error("Uncaught Exception", "\t" + JSON.stringify(doc));
   if (requestId) {
