@@ -20,6 +20,7 @@ mod deploy;
 mod engine;
 mod fingerprint;
 mod infra;
+mod local;
 mod output;
 mod package;
 mod par;
