@@ -174,9 +174,9 @@ fn body(route: &Route, req: &HttpRequest) -> (Option<String>, bool) {
     if req.body.is_empty() {
         return (None, false);
     }
-    let binary = req.media_type().is_some_and(|media| {
-        route.binary_media_types.iter().any(|pattern| pattern == "*/*" || media_type_matches(pattern, &media))
-    }) || route.binary_media_types.iter().any(|p| p == "*/*");
+    let types = &route.binary_media_types;
+    let binary = types.iter().any(|t| t == "*/*")
+        || req.media_type().is_some_and(|media| types.iter().any(|t| media_type_matches(t, &media)));
     match (binary, std::str::from_utf8(&req.body)) {
         (false, Ok(text)) => (Some(text.to_string()), false),
         _ => (Some(base64::engine::general_purpose::STANDARD.encode(&req.body)), true),

@@ -2,7 +2,8 @@
 //! the SAM translator would build the APIs: every function's `Api` and `HttpApi` events (on the
 //! implicit `ServerlessRestApi` / `ServerlessHttpApi` or on an explicit `AWS::Serverless::Api` /
 //! `AWS::Serverless::HttpApi`), each API's stage, stage variables, binary media types, CORS and
-//! Lambda authorizers, and function URLs.
+//! Lambda authorizers, the Lambda proxy operations of an explicit API's inline `DefinitionBody`
+//! (`openapi`), and function URLs.
 //!
 //! All APIs share one local server, and the stage is not part of the local URL (as with SAM).
 //! A function URL (`FunctionUrlConfig`, or an `AWS::Lambda::Url` aimed at a function) is served
@@ -238,6 +239,7 @@ pub(crate) fn routes(project: &Project) -> Result<RouteTable, RouteError> {
             reader.function_routes(&f.res.id, resource, &mut routes)?;
         }
     }
+    reader.definition_routes(&mut routes)?;
     reader.lambda_urls(&mut routes)?;
     reader.note_conflicts(&routes);
     Ok(RouteTable { routes, notes: reader.notes })
@@ -533,20 +535,7 @@ impl Reader<'_> {
         };
         let method = normalize_method(method);
         let authorizer = self.route_authorizer(&api, props, function, &place)?;
-        routes.push(Route {
-            api: api.id.clone(),
-            kind,
-            method,
-            path,
-            segments,
-            function: function.to_string(),
-            stage: api.stage.clone(),
-            stage_variables: api.stage_variables.clone(),
-            binary_media_types: api.binary_media_types.clone(),
-            cors: api.cors.clone(),
-            authorizer,
-            preflight_authorizer: preflight_authorizer(&api),
-        });
+        routes.push(route_for(&api, kind, method, path, segments, function, authorizer));
         Ok(())
     }
 
@@ -654,11 +643,10 @@ impl Reader<'_> {
             }
         };
         let props = self.eval(id, &props)?.unwrap_or_default();
-        if resource.is_some() && (props.get("DefinitionBody").is_some() || props.get("DefinitionUri").is_some()) {
+        if resource.is_some() && props.get("DefinitionUri").is_some() {
             self.note(
                 id,
-                "routes declared only in its DefinitionBody/DefinitionUri are not served locally; function events are"
-                    .into(),
+                "routes declared only in its DefinitionUri file are not served locally; function events and an inline DefinitionBody are".into(),
             );
         }
         let settings = self.api_settings(id, ty, resource.is_none(), &props)?;
@@ -1156,6 +1144,31 @@ impl Reader<'_> {
     }
 }
 
+fn route_for(
+    api: &ApiSettings,
+    kind: RouteKind,
+    method: String,
+    path: String,
+    segments: Vec<Segment>,
+    function: &str,
+    authorizer: Option<Authorizer>,
+) -> Route {
+    Route {
+        api: api.id.clone(),
+        kind,
+        method,
+        path,
+        segments,
+        function: function.to_string(),
+        stage: api.stage.clone(),
+        stage_variables: api.stage_variables.clone(),
+        binary_media_types: api.binary_media_types.clone(),
+        cors: api.cors.clone(),
+        authorizer,
+        preflight_authorizer: preflight_authorizer(api),
+    }
+}
+
 fn preflight_authorizer(api: &ApiSettings) -> Option<Authorizer> {
     if !api.default_on_preflight {
         return None;
@@ -1213,5 +1226,6 @@ fn describe(v: &Value) -> String {
     }
 }
 
+mod openapi;
 #[cfg(test)]
 mod tests;

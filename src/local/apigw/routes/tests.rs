@@ -6,6 +6,7 @@ fn project(template: &str) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\n{template}");
     std::fs::write(dir.path().join("template.yaml"), text).unwrap();
+    std::fs::write(dir.path().join("api.yaml"), "openapi: '3.0.1'\n").unwrap();
     let root = dir.path().canonicalize().unwrap();
     let project = load(&LoadOptions { template: root.join("template.yaml"), root, ..LoadOptions::default() }).unwrap();
     (dir, project)
@@ -436,16 +437,119 @@ fn the_same_method_and_path_twice_is_noted() {
 }
 
 #[test]
-fn definition_body_routes_are_noted() {
+fn definition_uri_routes_are_noted() {
     let t = table(&format!(
-        "Resources:\n  MyApi:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n      DefinitionBody: {{openapi: '3.0'}}\n  HelloFn:\n{FN}      Events:\n        Get:\n          Type: Api\n          Properties: {{Path: /a, Method: GET, RestApiId: !Ref MyApi}}\n"
+        "Resources:\n  MyApi:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: Prod\n      DefinitionUri: api.yaml\n  HelloFn:\n{FN}      Events:\n        Get:\n          Type: Api\n          Properties: {{Path: /a, Method: GET, RestApiId: !Ref MyApi}}\n"
     ));
     assert_eq!(t.routes.len(), 1);
     assert!(
-        notes(&t).contains("MyApi: routes declared only in its DefinitionBody/DefinitionUri are not served locally"),
+        notes(&t).contains("MyApi: routes declared only in its DefinitionUri file are not served locally"),
         "{}",
         notes(&t)
     );
+}
+
+const OPENAPI_REST: &str = r#"
+  MyApi:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: Prod
+      Auth:
+        DefaultAuthorizer: Tok
+        Authorizers:
+          Tok: {FunctionArn: !GetAtt AuthFn.Arn}
+          Other: {FunctionArn: !GetAtt AuthFn.Arn, FunctionPayloadType: REQUEST, Identity: {Headers: [X]}}
+      DefinitionBody:
+        openapi: '3.0.1'
+        paths:
+          /users/{id}:
+            parameters: [{name: id, in: path}]
+            get:
+              x-amazon-apigateway-integration:
+                type: aws_proxy
+                httpMethod: POST
+                uri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${HelloFn.Arn}/invocations
+            delete:
+              security: [{Other: []}]
+              x-amazon-apigateway-integration:
+                type: AWS_PROXY
+                uri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:hello-fn/invocations'
+            put:
+              security: []
+              x-amazon-apigateway-integration:
+                type: aws_proxy
+                uri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${HelloFn.Arn}/invocations
+            options:
+              x-amazon-apigateway-integration: {type: mock}
+          /mocked:
+            get:
+              x-amazon-apigateway-integration: {type: mock}
+          /elsewhere:
+            x-amazon-apigateway-any-method:
+              x-amazon-apigateway-integration:
+                type: aws_proxy
+                uri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:elsewhere/invocations'
+"#;
+
+#[test]
+fn rest_definition_body_routes() {
+    let t = table(&format!(
+        "Resources:\n{AUTH_FN}{OPENAPI_REST}  HelloFn:\n    Type: AWS::Serverless::Function\n    Properties: {{FunctionName: hello-fn, Runtime: python3.12, Handler: a.h, InlineCode: x}}\n"
+    ));
+    assert_eq!(
+        summary(&t),
+        [
+            "GET /users/{id} -> HelloFn (MyApi, Prod)",
+            "DELETE /users/{id} -> HelloFn (MyApi, Prod)",
+            "PUT /users/{id} -> HelloFn (MyApi, Prod)",
+        ]
+    );
+    let auth: Vec<Option<&str>> = t.routes.iter().map(|r| r.authorizer.as_ref().map(|a| a.name.as_str())).collect();
+    assert_eq!(auth, [Some("Tok"), Some("Other"), None]);
+    let n = notes(&t);
+    assert!(n.contains("MyApi: DefinitionBody `GET /mocked`: integration type `mock` is not a Lambda proxy"), "{n}");
+    assert!(n.contains("DefinitionBody `ANY /elsewhere`: integration uri"), "{n}");
+    assert!(!n.contains("OPTIONS"), "{n}");
+}
+
+#[test]
+fn an_event_and_the_definition_body_declaring_the_same_route_serve_it_once() {
+    let t = table(&format!(
+        "Resources:\n{AUTH_FN}{OPENAPI_REST}  HelloFn:\n{FN}      Events:\n        Get:\n          Type: Api\n          Properties: {{Path: '/users/{{id}}', Method: get, RestApiId: !Ref MyApi}}\n"
+    ));
+    let gets = t.routes.iter().filter(|r| r.method == "GET" && r.path == "/users/{id}").count();
+    assert_eq!(gets, 1);
+    assert!(!notes(&t).contains("also declared"), "{}", notes(&t));
+}
+
+#[test]
+fn http_definition_body_routes_with_payload_versions() {
+    let t = table(&format!(
+        r#"Resources:
+  Http:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      DefinitionBody:
+        openapi: '3.0.1'
+        paths:
+          /v1:
+            get:
+              x-amazon-apigateway-integration:
+                type: aws_proxy
+                payloadFormatVersion: '1.0'
+                uri: !GetAtt HelloFn.Arn
+          $default:
+            x-amazon-apigateway-any-method:
+              x-amazon-apigateway-integration:
+                type: aws_proxy
+                uri: !Sub arn:aws:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{HelloFn.Arn}}/invocations
+  HelloFn:
+{FN}"#
+    ));
+    assert_eq!(summary(&t), ["GET /v1 -> HelloFn (Http, $default)", "ANY $default -> HelloFn (Http, $default)"]);
+    assert_eq!(t.routes[0].kind, RouteKind::Http(PayloadVersion::V1));
+    assert_eq!(t.routes[1].kind, RouteKind::Http(PayloadVersion::V2));
+    assert!(t.routes[1].is_default());
 }
 
 #[test]
