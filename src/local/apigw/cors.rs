@@ -18,7 +18,7 @@
 use super::matcher::Matcher;
 use super::request::HttpRequest;
 use super::response::HttpResponse;
-use super::routes::{Authorizer, Cors, HttpCors, RestCors, Route, RouteKind};
+use super::routes::{Authorizer, Cors, HttpCors, RestCors, Route};
 
 /// The methods `ANY` stands for, as the SAM translator lists them for CORS.
 const ALL_METHODS: &[&str] = &["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
@@ -56,7 +56,6 @@ pub(crate) fn preflight<'a>(matcher: &'a Matcher, req: &HttpRequest) -> Option<P
 /// Adds (or, for HTTP APIs and function URLs, replaces) the CORS headers of a function's answer.
 pub(crate) fn apply(route: &Route, req: &HttpRequest, response: &mut HttpResponse) {
     let Some(Cors::Http(cors)) = &route.cors else { return };
-    debug_assert!(matches!(route.kind, RouteKind::Http(_) | RouteKind::FunctionUrl));
     response.headers.retain(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-"));
     let Some(origin) = allowed_origin(cors, req) else { return };
     response.headers.push(("access-control-allow-origin".into(), origin));

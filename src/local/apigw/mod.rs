@@ -29,3 +29,5 @@ pub(crate) mod routes;
 
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::local::apigw::routes::{AuthorizerKind, PayloadVersion};
+use crate::local::apigw::routes::{AuthorizerKind, PayloadVersion, RouteKind};
 use crate::local::apigw::testing::{request, route};
 
 fn rest_cors(origin: &str) -> Cors {
