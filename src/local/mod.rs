@@ -1,10 +1,16 @@
 //! Running functions on this machine, without Docker: lamb's own build, a real Lambda Runtime
 //! API server per function process ([`runtime_api`]), the function's real `bootstrap` or
 //! lamb's runtime client under the machine's interpreter ([`runtimes`]), warm processes kept
-//! between invocations ([`instance`], [`pool`]), Lambda's environment ([`env`]).
+//! between invocations ([`instance`], [`pool`]), Lambda's environment ([`env`]); API Gateway's
+//! behaviour in front of them ([`apigw`]), Lambda's Invoke API ([`invoke_api`]), and sample
+//! events ([`events`]).
 
+#[allow(dead_code)] // wired by start-api, next
+pub mod apigw;
 pub mod code;
 pub mod env;
+#[allow(dead_code)] // wired by generate-event, next
+pub mod events;
 pub mod functions;
 pub mod http;
 pub mod instance;
