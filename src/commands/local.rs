@@ -23,7 +23,8 @@ pub fn local(cmd: LocalCommand) -> Result<(), Error> {
     match cmd {
         LocalCommand::Invoke(args) => invoke(args),
         LocalCommand::StartLambda(args) => start_lambda(args),
-        LocalCommand::StartApi(_) | LocalCommand::GenerateEvent(_) => Err(Error::Usage("not available yet".into())),
+        LocalCommand::StartApi(args) => start_api(args),
+        LocalCommand::GenerateEvent(args) => generate_event(args),
     }
 }
 
@@ -286,4 +287,117 @@ fn start_lambda(args: crate::cli::StartLambdaArgs) -> Result<(), Error> {
         functions.shutdown().await;
         stop
     })
+}
+
+/// `start-api`'s listing of what it serves.
+fn describe_route(r: &crate::local::apigw::routes::Route, base: &str) -> String {
+    use crate::local::apigw::routes::RouteKind;
+    match r.url_prefix() {
+        Some(prefix) => format!("  ANY     {base}{prefix}/...  → {} (function URL)", r.function),
+        None => {
+            let api = match r.kind {
+                RouteKind::Rest => "REST API",
+                _ => "HTTP API",
+            };
+            let path = if r.is_default() { "/ (any path: $default)".to_string() } else { r.path.clone() };
+            let auth = r.authorizer.as_ref().map(|a| format!(", authorizer {}", a.name)).unwrap_or_default();
+            format!("  {:<7} {base}{path}  → {} ({api} {}, stage {}{auth})", r.method, r.function, r.api, r.stage)
+        }
+    }
+}
+
+fn start_api(args: crate::cli::StartApiArgs) -> Result<(), Error> {
+    use crate::local::api_server::{self, Api};
+    use crate::local::apigw::routes::routes;
+    let rt = runtime()?;
+    let setup = setup(&args.local, &rt)?;
+    let table = routes(&setup.project).map_err(|e| Error::Failed(e.to_string()))?;
+    for note in &table.notes {
+        eprintln!("note: {note}");
+    }
+    if table.routes.is_empty() {
+        return Err(Error::Failed(format!(
+            "{}: no function has an Api or HttpApi event or a FunctionUrlConfig, so there is nothing to serve; add an event (or use `lamb local start-lambda` or `lamb local invoke`)",
+            setup.pc.template.display()
+        )));
+    }
+    let builds = builds(&setup, &[], args.local.no_build)?;
+    let region = setup.ctx.region.clone();
+    let static_dir = Some(setup.pc.root.join(&args.static_dir)).filter(|d| d.is_dir());
+    rt.block_on(async {
+        let listener = crate::local::http::listen(&args.serve.host, args.port, "--port")
+            .await
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
+        eprintln!("lamb serves the template's APIs at http://{addr} (Ctrl-C to stop):");
+        let cell: Arc<std::sync::OnceLock<Arc<Api>>> = Arc::new(std::sync::OnceLock::new());
+        let on_project = {
+            let (cell, report) = (cell.clone(), report());
+            Arc::new(move |p: Arc<Project>| match routes(&p) {
+                Ok(table) => {
+                    if let Some(api) = cell.get() {
+                        api.set_routes(table);
+                    }
+                }
+                Err(e) => report(&format!("error: {e} (the last good routes stay)")),
+            })
+        };
+        let (functions, watcher) = serve_functions(setup, builds, &args.serve, on_project).await;
+        let base = format!("http://{addr}");
+        for r in &table.routes {
+            eprintln!("{}", describe_route(r, &base));
+        }
+        if let Some(d) = &static_dir {
+            eprintln!("  GET     {base}/...  → files of {}", d.display());
+        }
+        let api = Arc::new(Api::new(table, functions.clone(), static_dir, region, report()));
+        let _ = cell.set(api.clone());
+        let server = tokio::spawn(api_server::serve(listener, api));
+        let stop = stopped().await;
+        server.abort();
+        if let Some(w) = watcher {
+            w.abort();
+        }
+        functions.shutdown().await;
+        stop
+    })
+}
+
+/// `generate-event`: a sample event as JSON on stdout; without a service and event, the list
+/// of what there is.
+fn generate_event(args: crate::cli::GenerateEventArgs) -> Result<(), Error> {
+    use crate::local::events::{catalog, generate};
+    let (Some(service), Some(event)) = (&args.service, &args.event) else {
+        let mut out = String::from("lamb local generate-event SERVICE EVENT [--key value ...]\n");
+        for spec in catalog() {
+            out.push_str(&format!("  {:<12} {:<20} {}\n", spec.service, spec.event, spec.help));
+            let keys: Vec<String> = spec.keys.iter().map(|k| format!("--{} ({})", k.name, k.default)).collect();
+            if !keys.is_empty() {
+                out.push_str(&format!("  {:<33} {}\n", "", keys.join(" ")));
+            }
+        }
+        crate::output::emit(out.trim_end());
+        return match (&args.service, &args.event) {
+            (None, None) => Ok(()),
+            _ => Err(Error::Usage("name both a SERVICE and an EVENT (see the list above)".into())),
+        };
+    };
+    let mut values = std::collections::BTreeMap::new();
+    let mut rest = args.values.iter();
+    while let Some(key) = rest.next() {
+        let Some(name) = key.strip_prefix("--") else {
+            return Err(Error::Usage(format!("`{key}`: values are given as --key value (e.g. --path users)")));
+        };
+        let (name, value) = match name.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => {
+                let v = rest.next().ok_or_else(|| Error::Usage(format!("--{name} needs a value")))?;
+                (name.to_string(), v.clone())
+            }
+        };
+        values.insert(name, value);
+    }
+    let doc = generate(service, event, &values).map_err(|e| Error::Usage(e.to_string()))?;
+    crate::output::emit(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    Ok(())
 }

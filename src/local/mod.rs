@@ -5,11 +5,10 @@
 //! behaviour in front of them ([`apigw`]), Lambda's Invoke API ([`invoke_api`]), and sample
 //! events ([`events`]).
 
-#[allow(dead_code)] // wired by start-api, next
+pub mod api_server;
 pub mod apigw;
 pub mod code;
 pub mod env;
-#[allow(dead_code)] // wired by generate-event, next
 pub mod events;
 pub mod functions;
 pub mod http;

@@ -41,7 +41,8 @@ impl Server {
             let text = fs::read_to_string(&log).unwrap_or_default();
             match text.split("http://").nth(1) {
                 Some(rest) => {
-                    let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != ';').collect();
+                    let addr: String =
+                        rest.chars().take_while(|c| !c.is_whitespace() && !matches!(c, ';' | '/' | ')')).collect();
                     url = format!("http://{addr}");
                     true
                 }

@@ -33,10 +33,6 @@ impl Matcher {
         Matcher { routes }
     }
 
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
-    }
-
     /// The route for `method` and the raw (percent-encoded) `path`, if any.
     pub fn find(&self, method: &str, path: &str) -> Option<Match<'_>> {
         let method = method.to_ascii_uppercase();

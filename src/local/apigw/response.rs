@@ -30,6 +30,7 @@ pub(crate) struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+#[cfg(test)]
 impl HttpResponse {
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
