@@ -637,6 +637,58 @@ fn lamb_dir_is_whole(p: &Project) {
     }
 }
 
+/// Convergence seed 6: a daemon killed (SIGKILL) while it was starting a build tool, between
+/// the tool's fork and its exec, left the daemon lock held by the tool for a moment after it
+/// was reaped (the lock is on an open file the child shares until exec closes it), and a
+/// daemon started again at once was refused as if the dead one still watched.
+#[test]
+fn a_daemon_killed_while_starting_a_build_tool_can_be_started_again_at_once() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", "f-spawnkill"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    // Many missing directories first in PATH: a child's search for `make` or `pip`, between
+    // its fork and its exec, takes long enough to be caught there.
+    let path: Vec<String> = (0..14_000).map(|i| format!("/n/{i:x}")).chain(std::env::var("PATH")).collect();
+    let path = path.join(":");
+    let lamb = std::fs::canonicalize(lamb_bin()).unwrap();
+    let lock = p.path().join(".lamb/daemon.lock");
+    for attempt in 0.. {
+        assert!(attempt < 5, "no daemon was killed while a child it was starting still held its lock");
+        // Changed code, so the initial pass builds (and starts make and pip).
+        p.write("functions/hello_make/bootstrap.in", &format!("#!/bin/sh\necho @WHO@ {attempt}\n"));
+        p.write("functions/hello_python/app.py", &format!("def handler(event, context):\n    return {attempt}\n"));
+        let mut d = Daemon::spawn(&p, &emu.env(), "f-spawnkill", &[], &[("PATH", &path)]);
+        // A child that is still lamb: forked, not yet exec'd.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let spawning = loop {
+            let child = common::descendants(d.child.id())
+                .into_iter()
+                .find(|c| std::fs::read_link(format!("/proc/{c}/exe")).is_ok_and(|exe| exe == lamb));
+            if child.is_some() || d.child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                break child;
+            }
+        };
+        if spawning.is_none() {
+            continue;
+        }
+        d.signal(libc::SIGKILL);
+        d.child.wait().unwrap();
+        // The daemon is reaped; is its lock still held (by the child)?
+        let probe = std::fs::File::options().read(true).write(true).open(&lock).unwrap();
+        if probe.try_lock().is_ok() {
+            // The child exec'd first: not the moment this test is about.
+            continue;
+        }
+        drop(probe);
+        // Started again at once, as a service manager (or the convergence test) does.
+        let again = Daemon::start(&p, &emu.env(), "f-spawnkill", &[], &[]);
+        let status = again.status();
+        assert_eq!(status["daemon"]["pid"], again.child.id(), "{status}");
+        return;
+    }
+}
+
 #[test]
 fn killed_during_a_slow_make_build_and_restarted_the_state_is_whole_and_the_build_finishes() {
     let (emu, proxy, p) = setup("f-killmake");
