@@ -77,8 +77,37 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// An exclusive advisory lock on a file, released when dropped.
+///
+/// The lock is a `flock` on an open file description, so every process sharing that
+/// description holds it: not only the process that took it but, for the moment between `fork`
+/// and `exec`, a child it was starting (the file is close-on-exec, so the child lets go when it
+/// execs). A holder killed in that moment leaves its child holding the lock for a few
+/// milliseconds more, with the dead holder's pid still in the file; [`Holder`] tells the two
+/// apart.
 pub struct Lock {
     file: File,
+}
+
+/// Who has a lock that could not be taken, as far as its file and `/proc` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// The process the file names: it is alive and has the file open.
+    Process(u32),
+    /// Nobody the file names: the file is empty (the lock is being taken or released this
+    /// instant), or it names a process that has exited or no longer has the file open (a
+    /// holder killed while a child it was starting still shared the lock). Such a lock is
+    /// free again moments later.
+    Lingering(Option<u32>),
+}
+
+impl Holder {
+    /// The pid to show: only a process that really holds the lock.
+    pub fn pid(self) -> Option<u32> {
+        match self {
+            Holder::Process(pid) => Some(pid),
+            Holder::Lingering(_) => None,
+        }
+    }
 }
 
 impl Lock {
@@ -97,16 +126,40 @@ impl Lock {
         Ok(Self::held(file))
     }
 
-    /// Takes the lock if it is free; otherwise says which process holds it (when it said so).
-    pub fn try_acquire(path: &Path) -> Result<Result<Lock, Option<u32>>, StateError> {
+    /// Takes the lock if it is free; otherwise says who holds it.
+    pub fn try_acquire(path: &Path) -> Result<Result<Lock, Holder>, StateError> {
         let file = Self::open(path)?;
         match file.try_lock() {
             Ok(()) => Ok(Ok(Self::held(file))),
             Err(fs::TryLockError::WouldBlock) => {
-                Ok(Err(fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok())))
+                let recorded = fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u32>().ok());
+                Ok(Err(match recorded {
+                    Some(pid) if has_open(pid, &file) => Holder::Process(pid),
+                    other => Holder::Lingering(other),
+                }))
             }
             Err(fs::TryLockError::Error(e)) => Err(StateError::Lock { path: path.to_path_buf(), source: e }),
         }
+    }
+
+    /// Processes that have the lock file at `path` open, with their command names (from
+    /// `/proc`; empty where there is none): what to name when a lock lingers.
+    pub fn openers(path: &Path) -> Vec<(u32, String)> {
+        let Ok(file) = File::open(path) else { return Vec::new() };
+        let me = std::process::id();
+        let mut out: Vec<(u32, String)> = fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| *pid != me && has_open(*pid, &file))
+            .map(|pid| {
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                (pid, comm.trim().to_string())
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     fn open(path: &Path) -> Result<File, StateError> {
@@ -120,14 +173,33 @@ impl Lock {
 
     /// The lock is ours: the file says who holds it, for those who wait.
     fn held(mut file: File) -> Lock {
-        let _ = file.set_len(0).and_then(|()| write!(file, "{}", std::process::id()));
+        let _ = file.set_len(0).and_then(|()| file.write_all(std::process::id().to_string().as_bytes()));
         Lock { file }
     }
 }
 
+/// Whether process `pid` is alive and has `file` open (any descriptor to the same inode).
+/// Where `/proc` cannot tell (another user's process, no `/proc`), a live process counts.
+fn has_open(pid: u32, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(pid_t) = libc::pid_t::try_from(pid) else { return false };
+    if pid_t <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+    let alive = unsafe { libc::kill(pid_t, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !alive {
+        return false;
+    }
+    let (Ok(me), Ok(fds)) = (file.metadata(), fs::read_dir(format!("/proc/{pid}/fd"))) else { return true };
+    // A zombie lists no descriptors: its files are closed, the lock is not its any more.
+    fds.flatten().any(|fd| fs::metadata(fd.path()).is_ok_and(|m| m.dev() == me.dev() && m.ino() == me.ino()))
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
-        // Nobody holds it any more: a later waiter must not name this process.
+        // Nobody holds it any more: a later waiter must not name this process. (Cleared before
+        // the unlock: a waiter that finds the file empty and the lock still held retries.)
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }
@@ -333,7 +405,7 @@ impl StackState {
         loop {
             let holder = match Lock::try_acquire(&path)? {
                 Ok(lock) => return Ok(lock),
-                Err(holder) => holder,
+                Err(holder) => holder.pid(),
             };
             if !told {
                 told = true;

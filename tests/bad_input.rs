@@ -394,8 +394,10 @@ fn a_production_stack_is_refused_unless_allowed() {
     common::daemon::wait_until("the refusal", std::time::Duration::from_secs(30), || {
         d.output().contains("its tag Environment=Production")
     });
+    let passes = d.wait_idle(std::time::Duration::from_secs(30));
     p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho hotfix 2\n");
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // The daemon looks at the save (a pass runs, and is refused) and pushes nothing.
+    d.wait_idle_after(passes, std::time::Duration::from_secs(30));
     let out = d.output();
     assert!(out.contains("looks like production") && out.contains("--allow-production"), "{out}");
     assert_eq!(snapshot(emu, "bad-tagged"), before, "{out}");

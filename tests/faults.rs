@@ -435,27 +435,43 @@ fn one_daemon_through_an_outage_and_an_emulator_back_empty_backs_off_then_redepl
     let before = passes(&d, &p).unwrap();
     let outage_started = unix_now();
     p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho through the outage\n");
-    // When each failed retry finished, from the daemon's own count of passes.
-    let mut finished: Vec<Instant> = Vec::new();
+    // When each failed pass was seen to have finished (UNIX seconds), from the daemon's own
+    // count of passes.
+    let mut finished: Vec<f64> = Vec::new();
     let mut last = before;
     wait_until("four failed passes", Duration::from_secs(40), || {
         if let Some(n) = passes(&d, &p)
             && n > last
         {
-            finished.extend((last..n).map(|_| Instant::now()));
+            assert_eq!(
+                n,
+                last + 1,
+                "two passes ended between two looks (1 s of backoff or more apart): the looks are too slow to tell them apart"
+            );
+            finished.push(unix_now());
             last = n;
         }
         finished.len() >= 4
     });
+    let log = proxy.request_log();
     // Backoff doubles (1 s, 2 s, 4 s): each retry starts at least that long after the last
-    // one failed.
-    let gaps: Vec<f64> = finished.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    // one failed. Timed by the proxy, on the requests themselves: a failed pass sent its last
+    // request before it failed (before it was seen to), the next pass its first only after the
+    // backoff (long after it was seen to: a look takes milliseconds).
+    let starts: Vec<f64> = log.iter().map(|r| r["start"].as_f64().unwrap()).collect();
+    let gaps: Vec<f64> = finished[..3]
+        .iter()
+        .map(|seen| {
+            let last_of_pass = starts.iter().copied().filter(|t| t <= seen).fold(f64::NAN, f64::max);
+            let first_of_next = starts.iter().copied().filter(|t| t > seen).fold(f64::NAN, f64::min);
+            first_of_next - last_of_pass
+        })
+        .collect();
     for (gap, backoff) in gaps.iter().zip([1.0, 2.0, 4.0]) {
-        assert!(*gap >= backoff * 0.95, "retries {gaps:?} s apart do not back off (want >= {backoff} s)");
+        assert!(*gap >= backoff, "retries {gaps:?} s apart do not back off (want >= {backoff} s):\n{log:#?}");
     }
     // An upper bound on the traffic: a pass is one failing call with the SDK's 5 attempts;
     // in the first 8 s at most 4 passes, so at most 20 requests.
-    let log = proxy.request_log();
     let early = log.iter().filter(|r| r["start"].as_f64().unwrap() < outage_started + 8.0).count();
     assert!(early <= 20, "{early} requests in the first 8 s of the outage: not backing off:\n{log:#?}");
     assert!(log.len() <= 5 * finished.len() + 5, "{} requests for {} passes", log.len(), finished.len());
@@ -581,23 +597,6 @@ fn killed_mid_sync_and_restarted_the_next_pass_finishes_the_job() {
     wait_until("both edits to be live", Duration::from_secs(30), || live(&emu, "f-kill") == local(&p));
 }
 
-/// Every process below `pid` (its children, theirs, ...), from /proc.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut queue = vec![pid];
-    while let Some(p) = queue.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
-        for t in tasks.flatten() {
-            let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-            for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
-                out.push(c);
-                queue.push(c);
-            }
-        }
-    }
-    out
-}
-
 /// Files under `dir`, recursively.
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -635,6 +634,58 @@ fn lamb_dir_is_whole(p: &Project) {
             Some("lock") => {}
             _ => assert!(name == ".gitignore", "an unexpected file: {rel}"),
         }
+    }
+}
+
+/// Convergence seed 6: a daemon killed (SIGKILL) while it was starting a build tool, between
+/// the tool's fork and its exec, left the daemon lock held by the tool for a moment after it
+/// was reaped (the lock is on an open file the child shares until exec closes it), and a
+/// daemon started again at once was refused as if the dead one still watched.
+#[test]
+fn a_daemon_killed_while_starting_a_build_tool_can_be_started_again_at_once() {
+    let emu = Emulator::start();
+    let p = Project::example("hello");
+    let run = p.lamb_env(&["deploy", "--stack-name", "f-spawnkill"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    // Many missing directories first in PATH: a child's search for `make` or `pip`, between
+    // its fork and its exec, takes long enough to be caught there.
+    let path: Vec<String> = (0..14_000).map(|i| format!("/n/{i:x}")).chain(std::env::var("PATH")).collect();
+    let path = path.join(":");
+    let lamb = std::fs::canonicalize(lamb_bin()).unwrap();
+    let lock = p.path().join(".lamb/daemon.lock");
+    for attempt in 0.. {
+        assert!(attempt < 5, "no daemon was killed while a child it was starting still held its lock");
+        // Changed code, so the initial pass builds (and starts make and pip).
+        p.write("functions/hello_make/bootstrap.in", &format!("#!/bin/sh\necho @WHO@ {attempt}\n"));
+        p.write("functions/hello_python/app.py", &format!("def handler(event, context):\n    return {attempt}\n"));
+        let mut d = Daemon::spawn(&p, &emu.env(), "f-spawnkill", &[], &[("PATH", &path)]);
+        // A child that is still lamb: forked, not yet exec'd.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let spawning = loop {
+            let child = common::descendants(d.child.id())
+                .into_iter()
+                .find(|c| std::fs::read_link(format!("/proc/{c}/exe")).is_ok_and(|exe| exe == lamb));
+            if child.is_some() || d.child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                break child;
+            }
+        };
+        if spawning.is_none() {
+            continue;
+        }
+        d.signal(libc::SIGKILL);
+        d.child.wait().unwrap();
+        // The daemon is reaped; is its lock still held (by the child)?
+        let probe = std::fs::File::options().read(true).write(true).open(&lock).unwrap();
+        if probe.try_lock().is_ok() {
+            // The child exec'd first: not the moment this test is about.
+            continue;
+        }
+        drop(probe);
+        // Started again at once, as a service manager (or the convergence test) does.
+        let again = Daemon::start(&p, &emu.env(), "f-spawnkill", &[], &[]);
+        let status = again.status();
+        assert_eq!(status["daemon"]["pid"], again.child.id(), "{status}");
+        return;
     }
 }
 
@@ -695,17 +746,25 @@ fn expired_credentials_in_the_daemon_are_reported_once_and_recover_after_login()
     let (emu, proxy, p) = setup("f-login");
     let d = daemon(&p, &proxy, "f-login", &[]);
     let ready = d.output();
+    let before = d.wait_idle(Duration::from_secs(30));
     proxy.add(json!({"fault": "expired", "times": -1}));
     p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho after login\n");
     let want = local(&p)["HelloShell"].clone();
     wait_until("the expiry to be reported", Duration::from_secs(30), || {
         d.output().contains("no usable AWS credentials")
     });
-    std::thread::sleep(Duration::from_secs(4));
+    // The first failure and two retries (after 1 s, then 2 s of backoff), each failed.
+    wait_until("two retries to fail too", Duration::from_secs(30), || passes(&d, &p).is_some_and(|n| n >= before + 3));
     let during = d.output()[ready.len()..].to_string();
     assert_eq!(during.matches("no usable AWS credentials").count(), 1, "one report:\n{during}");
     let tries = proxy.injected("expired");
     assert!((1..=5).contains(&tries), "retried with backoff, not in a loop: {tries}");
+    // Backed off: the first refused request came before the first pass failed, the last
+    // after two backoffs (1 s + 2 s) had passed since.
+    let refused: Vec<f64> =
+        proxy.request_log().iter().filter(|r| r["fault"] == "expired").map(|r| r["start"].as_f64().unwrap()).collect();
+    let span = refused.last().unwrap() - refused.first().unwrap();
+    assert!(span >= 3.0, "three failed passes within {span:.2} s: not backing off: {refused:?}");
     // `aws sso login` happened: the next retry succeeds without another save.
     proxy.clear();
     wait_until("the change to sync after login", Duration::from_secs(45), || {

@@ -99,11 +99,26 @@ fn no_credentials_tokens_or_signed_urls_in_logs_output_or_state() {
     assert_clean("lamb sync --watch", &output());
 
     // Nothing lamb keeps on disk has them either.
+    let mut read = Vec::new();
     for entry in walk(&p.path().join(".lamb")) {
         if let Ok(text) = fs::read(&entry) {
             assert_clean(&entry.display().to_string(), &String::from_utf8_lossy(&text));
+            read.push(entry.strip_prefix(p.path()).unwrap().display().to_string());
         }
     }
+    assert_checked_what_lamb_keeps(&read, "sec-logs");
+}
+
+/// The walk over `.lamb` looked at what lamb keeps there: the stack's state, the build
+/// record and at least one artifact (else a check of their contents proves nothing).
+fn assert_checked_what_lamb_keeps(read: &[String], stack: &str) {
+    let state = format!(".lamb/stacks/us-east-1--{stack}.json");
+    assert!(read.contains(&state), "{state} was not checked: {read:?}");
+    assert!(read.iter().any(|f| f == ".lamb/build.json"), "the build record was not checked: {read:?}");
+    assert!(
+        read.iter().any(|f| f.starts_with(".lamb/artifacts/") && f.ends_with(".zip")),
+        "no artifact was checked: {read:?}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -222,10 +237,13 @@ fn a_signed_url_in_an_aws_error_is_redacted_in_output_logs_and_state() {
     assert_redacted("lamb sync --watch", &d.output());
     let status = d.lamb(&p, &["status", "-o", "json"]);
     assert_redacted("lamb status", &status.stdout);
+    let mut read = Vec::new();
     for entry in walk(&p.path().join(".lamb")) {
         if let Ok(text) = fs::read(&entry) {
             let text = String::from_utf8_lossy(&text);
             assert!(!text.contains(SIGNATURE) && !text.contains(SIGNED_TOKEN), "{}: {text}", entry.display());
+            read.push(entry.strip_prefix(p.path()).unwrap().display().to_string());
         }
     }
+    assert_checked_what_lamb_keeps(&read, "sec-signed");
 }

@@ -4,9 +4,10 @@
 mod common;
 
 use std::fs;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, wait_until};
+use common::daemon::{Daemon, EVENT_LOG, wait_until};
 use common::emulator::Emulator;
 use common::*;
 
@@ -66,12 +67,45 @@ fn status_json(d: &Daemon, p: &Project, stack: &str) -> serde_json::Value {
 
 /// A project deployed on a private emulator, watched by a daemon.
 fn watched(stack: &str, extra: &[&str]) -> (Emulator, Project, Daemon) {
+    watched_with(stack, extra, &[])
+}
+
+/// [`watched`], with a daemon that logs each file event it maps to a target
+/// ([`Daemon::changes`]).
+fn watched_logging_events(stack: &str, extra: &[&str]) -> (Emulator, Project, Daemon) {
+    watched_with(stack, extra, &[EVENT_LOG])
+}
+
+fn watched_with(stack: &str, extra: &[&str], env: &[(&str, &str)]) -> (Emulator, Project, Daemon) {
     let emu = Emulator::start();
     let p = Project::example("hello");
     let run = p.lamb_env(&["deploy", "--stack-name", stack], &emu.env());
     assert_eq!(run.code, 0, "{}", run.all());
-    let d = Daemon::start(&p, &emu.env(), stack, extra, &[]);
+    let d = Daemon::start(&p, &emu.env(), stack, extra, env);
     (emu, p, d)
+}
+
+/// Sets a file's mtime to now, changing nothing else: an event for the daemon that starts a
+/// pass with nothing to push.
+fn touch(path: &Path) {
+    fs::File::options().write(true).open(path).unwrap().set_modified(std::time::SystemTime::now()).unwrap();
+}
+
+/// A "nothing happened" check that knows the daemon looked: after `action` (which must not
+/// start a pass), a touch of a file the daemon does watch. Once the daemon has taken that
+/// touch in, it has taken in every event `action` caused (one inotify queue, read in order);
+/// once the touch's pass is over, anything those events started is over too. Returns the
+/// paths the daemon mapped to a target meanwhile (the touched file, if `action` was ignored)
+/// and how many passes it finished meanwhile (the touch's one).
+fn then_a_touch(d: &Daemon, p: &Project, action: impl FnOnce()) -> (Vec<String>, u64) {
+    let before = d.wait_idle(Duration::from_secs(30));
+    let seen = d.changes().len();
+    action();
+    let barrier = p.path().join("functions/hello_shell/bootstrap");
+    touch(&barrier);
+    d.wait_change(&barrier, Duration::from_secs(20));
+    let after = d.wait_idle_after(before, Duration::from_secs(30));
+    (d.changes()[seen..].to_vec(), after - before)
 }
 
 #[test]
@@ -85,13 +119,15 @@ fn an_edit_goes_live_a_touch_does_not_and_an_editor_save_syncs_once() {
     // (Reported once Lambda says the update is done, a moment after the code is in place.)
     wait_until("the sync to be reported", Duration::from_secs(20), || d.output().contains("synced    HelloNode"));
 
-    // Touching (and chmod-ing without changing the exec bit) changes no content: no sync.
+    // Touching (and chmod-ing without changing the exec bit) changes no content: the daemon
+    // looks (a pass runs) and syncs nothing.
+    let before = d.wait_idle(Duration::from_secs(20));
     emu.clear_requests();
     let f = p.path().join("functions/hello_node/index.js");
     fs::File::options().write(true).open(&f).unwrap().set_modified(std::time::SystemTime::now()).unwrap();
     std::os::unix::fs::PermissionsExt::set_mode(&mut fs::metadata(&f).unwrap().permissions(), 0o644);
     fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o664)).unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    let touched = d.wait_idle_after(before, Duration::from_secs(20));
     assert!(code_updates(&emu).is_empty(), "a touch caused an update: {:?}", emu.requests());
     assert!(emu.writes().is_empty(), "{:?}", emu.writes());
 
@@ -101,25 +137,47 @@ fn an_edit_goes_live_a_touch_does_not_and_an_editor_save_syncs_once() {
     fs::rename(&tmp, &f).unwrap();
     let want = local_sha(&p, "HelloNode");
     wait_until("the saved file to be live", Duration::from_secs(20), || live_sha(&emu, "w-edit", "HelloNode") == want);
-    std::thread::sleep(Duration::from_millis(300));
+    // Every pass the save's events started is over.
+    d.wait_idle_after(touched, Duration::from_secs(20));
     assert_eq!(code_updates(&emu).len(), 1, "one save, one update: {:?}", emu.requests());
 }
 
+/// The quiet window of the storm test. The storm is one burst only if the daemon never sees
+/// it pause for this long: a trailing window is a clock, and no wait on an event can keep a
+/// pass from starting once the window has passed mid-storm (that pass would push part of the
+/// files, the rest a second update). Writing the 1,000 files takes about half a second (a
+/// debug build on 2 CPUs), a few milliseconds between two writes to one function at most; the
+/// window is hundreds of times that, so a test thread descheduled for a while on a loaded
+/// machine does not split the storm, as a 300 ms one could.
+const STORM_QUIET_MS: u64 = 2000;
+
 #[test]
 fn a_storm_of_files_is_one_sync_per_affected_function() {
-    let (emu, p, _d) = watched("w-storm", &["--debounce-ms", "300"]);
+    let (emu, p, d) = watched("w-storm", &["--debounce-ms", &STORM_QUIET_MS.to_string()]);
+    let before = d.wait_idle(Duration::from_secs(20));
     emu.clear_requests();
+    // The longest the writer paused between two writes to the same function: a split storm
+    // is explained by it if it is not shorter than the window.
+    let mut longest = Duration::ZERO;
+    let mut last = Instant::now();
     for i in 0..500 {
         p.write(&format!("functions/hello_node/gen/file{i}.js"), &format!("module.exports = {i};\n"));
         p.write(&format!("functions/hello_shell/data/file{i}.txt"), &format!("{i}\n"));
+        longest = longest.max(last.elapsed());
+        last = Instant::now();
     }
     let (node, shell) = (local_sha(&p, "HelloNode"), local_sha(&p, "HelloShell"));
     wait_until("both functions to be live", Duration::from_secs(30), || {
         live_sha(&emu, "w-storm", "HelloNode") == node && live_sha(&emu, "w-storm", "HelloShell") == shell
     });
-    std::thread::sleep(Duration::from_millis(600));
+    // Every pass the storm started is over: nothing running, nothing left in a quiet window.
+    d.wait_idle_after(before, Duration::from_secs(30));
     let updates = code_updates(&emu);
-    assert_eq!(updates.len(), 2, "1,000 files, two functions, two updates: {updates:?}");
+    assert_eq!(
+        updates.len(),
+        2,
+        "1,000 files, two functions, two updates: {updates:?} (the writer paused up to {longest:?}; the quiet window is {STORM_QUIET_MS} ms)"
+    );
     assert!(
         updates.iter().any(|u| u.contains("HelloNode")) && updates.iter().any(|u| u.contains("HelloShell")),
         "{updates:?}"
@@ -128,14 +186,15 @@ fn a_storm_of_files_is_one_sync_per_affected_function() {
 
 #[test]
 fn edits_during_a_sync_end_with_the_latest_content_live() {
-    let (emu, p, _d) = watched("w-race", &["--debounce-ms", "5"]);
+    let (emu, p, d) = watched("w-race", &["--debounce-ms", "5"]);
     for i in 0..8 {
         p.write("functions/hello_shell/bootstrap", &format!("#!/bin/sh\necho {i}\n"));
         std::thread::sleep(Duration::from_millis(15));
     }
     let want = local_sha(&p, "HelloShell");
     wait_until("the last edit to be live", Duration::from_secs(20), || live_sha(&emu, "w-race", "HelloShell") == want);
-    std::thread::sleep(Duration::from_millis(300));
+    // Every pass the edits started is over: none is left to push something older.
+    d.wait_idle(Duration::from_secs(20));
     assert_eq!(live_sha(&emu, "w-race", "HelloShell"), want, "nothing older overwrote it");
 }
 
@@ -169,7 +228,7 @@ fn a_broken_template_is_reported_and_the_fix_deploys() {
 
 #[test]
 fn functions_added_to_the_template_are_deployed_and_watched_and_removed_ones_forgotten() {
-    let (emu, p, d) = watched("w-added", &[]);
+    let (emu, p, d) = watched_logging_events("w-added", &[]);
     p.write("functions/hello_new/bootstrap", "#!/bin/sh\necho new\n");
     let t = p.read("template.yaml").replace(
         "  SharedLayer:\n",
@@ -212,12 +271,18 @@ fn functions_added_to_the_template_are_deployed_and_watched_and_removed_ones_for
         )
     };
     wait_until("the deploy pass to end", Duration::from_secs(20), || !listed(&d).0);
-    let (_, still_listed, passes) = listed(&d);
+    let (_, still_listed, _) = listed(&d);
     assert!(!still_listed, "status still lists HelloNew");
+    d.wait_idle(Duration::from_secs(20));
     emu.clear_requests();
-    p.write("functions/hello_new/bootstrap", "#!/bin/sh\necho orphan\n");
-    std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(listed(&d).2, passes, "an edit to a removed function's code started a pass");
+    let (mapped, passes) = then_a_touch(&d, &p, || {
+        p.write("functions/hello_new/bootstrap", "#!/bin/sh\necho orphan\n");
+    });
+    assert!(
+        !mapped.iter().any(|c| c.contains("hello_new")),
+        "the removed function's code is still watched: {mapped:?}"
+    );
+    assert_eq!(passes, 1, "an edit to a removed function's code started a pass (one is the touch's): {mapped:?}");
     assert!(emu.writes().is_empty(), "{:?}", emu.writes());
 }
 
@@ -285,12 +350,25 @@ fn recorded_sha(p: &Project, stack: &str, id: &str) -> Option<String> {
 #[test]
 fn sigterm_during_a_sync_lets_it_finish_and_records_it() {
     let (emu, p, mut d) = watched("w-term", &["--debounce-ms", "5"]);
-    slow_make(&p, 2);
-    p.write("functions/hello_make/bootstrap.in", "#!/bin/sh\necho before-stop\n");
-    let want = local_sha(&p, "HelloMake");
+    // One save that makes HelloMake's build slow and changes what it builds to: the pass that
+    // runs the slow make is the one that carries the change.
+    let edit = |p: &Project| {
+        let makefile = p.read("functions/hello_make/Makefile");
+        let edited = makefile
+            .replace("build-HelloMake:\n", "build-HelloMake:\n\tsleep 2\n")
+            .replace("s/@WHO@/make/", "s/@WHO@/before-stop/");
+        assert_ne!(makefile, edited);
+        p.write("functions/hello_make/Makefile", &edited);
+    };
+    // What it builds to, worked out in another checkout: a build in this one would take the
+    // build lock from the daemon, and could leave it nothing to build.
+    let other = Project::example("hello");
+    edit(&other);
+    let want = local_sha(&other, "HelloMake");
+    edit(&p);
     assert_ne!(recorded_sha(&p, "w-term", "HelloMake").as_deref(), Some(want.as_str()));
     // The pass is building (make sleeps): stop the daemon now.
-    std::thread::sleep(Duration::from_millis(700));
+    d.wait_child(&["sleep", "2"], Duration::from_secs(20));
     d.signal(libc::SIGTERM);
     let status = d.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", d.output());
@@ -303,11 +381,11 @@ fn an_edit_during_the_initial_sync_is_not_lost() {
     let emu = Emulator::start();
     let p = Project::example("hello");
     assert_eq!(p.lamb_env(&["deploy", "--stack-name", "w-initial"], &emu.env()).code, 0);
-    // The initial pass rebuilds HelloMake slowly; the edit lands while it runs, after the
-    // initial pass has already built HelloShell.
+    // The initial pass rebuilds HelloMake slowly; the edit lands while its make runs, after
+    // the pass has hashed HelloShell (every unit is hashed before any build starts).
     slow_make(&p, 2);
     let mut d = Daemon::spawn(&p, &emu.env(), "w-initial", &[], &[]);
-    std::thread::sleep(Duration::from_millis(1200));
+    d.wait_child(&["sleep", "2"], Duration::from_secs(30));
     p.write("functions/hello_shell/bootstrap", "#!/bin/sh\necho edited-during-the-initial-sync\n");
     let want = local_sha(&p, "HelloShell");
     d.expect_notify("READY=1", Duration::from_secs(60));
@@ -443,20 +521,25 @@ fn a_change_that_falls_due_during_a_slow_pass_waits_without_spinning() {
 
 #[test]
 fn files_git_ignores_inside_a_function_start_no_pass() {
-    let (emu, p, d) = watched("w-ignored", &[]);
+    let (emu, p, d) = watched_logging_events("w-ignored", &[]);
     p.write(".gitignore", &(p.read(".gitignore") + "dist/\n*.log\n"));
     let passes = |d: &Daemon| status_json(d, &p, "w-ignored")["daemon"]["passes"].as_u64().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let before = passes(&d);
+    let before = d.wait_idle(Duration::from_secs(20));
     emu.clear_requests();
     // A build tool writing its output, a test run writing logs, npm filling node_modules.
-    for i in 0..100 {
-        p.write(&format!("functions/hello_node/dist/bundle{i}.js"), "x");
-        p.write(&format!("functions/hello_node/node_modules/dep{i}/index.js"), "x");
-    }
-    p.write("functions/hello_python/debug.log", "x");
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(passes(&d), before, "ignored files started a pass: {}", d.output());
+    let (mapped, _) = then_a_touch(&d, &p, || {
+        for i in 0..100 {
+            p.write(&format!("functions/hello_node/dist/bundle{i}.js"), "x");
+            p.write(&format!("functions/hello_node/node_modules/dep{i}/index.js"), "x");
+        }
+        p.write("functions/hello_python/debug.log", "x");
+    });
+    assert!(
+        mapped.iter().all(|c| c.ends_with("functions/hello_shell/bootstrap")),
+        "ignored files were mapped to a function: {mapped:?}"
+    );
+    // The one pass is the touch's.
+    assert_eq!(passes(&d), before + 1, "ignored files started a pass: {}", d.output());
     assert!(emu.requests().is_empty(), "{:?}", emu.requests());
     // The code itself still syncs.
     p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// real\n"));
@@ -763,7 +846,7 @@ fn service_dry_runs_say_what_they_would_do() {
 
 #[test]
 fn a_lamb_toml_saved_while_watching_takes_effect_without_a_restart() {
-    let (emu, p, d) = watched("w-settings", &[]);
+    let (emu, p, d) = watched_logging_events("w-settings", &[]);
     let status = |d: &Daemon| status_json(d, &p, "w-settings");
     let passes = |d: &Daemon| status(d)["daemon"]["passes"].as_u64().unwrap();
     let before = passes(&d);
@@ -773,10 +856,16 @@ fn a_lamb_toml_saved_while_watching_takes_effect_without_a_restart() {
         let v = status(&d);
         v["daemon"]["passes"].as_u64().unwrap() > before && v["daemon"]["running"] == false
     });
-    let after = passes(&d);
+    let after = d.wait_idle_after(before, Duration::from_secs(20));
     emu.clear_requests();
-    p.write("functions/hello_node/types.gen.js", "// generated\n");
-    std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(passes(&d), after, "an excluded file started a pass: {}", d.output());
+    let (mapped, _) = then_a_touch(&d, &p, || {
+        p.write("functions/hello_node/types.gen.js", "// generated\n");
+    });
+    assert!(
+        !mapped.iter().any(|c| c.ends_with("types.gen.js")),
+        "an excluded file was mapped to a function: {mapped:?}"
+    );
+    // The one pass is the touch's.
+    assert_eq!(passes(&d), after + 1, "an excluded file started a pass: {}", d.output());
     assert!(emu.writes().is_empty(), "{:?}", emu.writes());
 }

@@ -112,6 +112,110 @@ impl Daemon {
         let rd = self.runtime_dir.path().display().to_string();
         p.lamb_env(args, &[("XDG_RUNTIME_DIR", rd)])
     }
+
+    /// What `lamb status -o json` says: the daemon's own document while it answers (with
+    /// `daemon.passes`, `daemon.running`, `daemon.infra_pending` and each function's `pending`).
+    pub fn status(&self) -> serde_json::Value {
+        let out = Command::new(lamb_bin())
+            .args(["status", "-o", "json"])
+            .current_dir(&self.project)
+            .env("NO_COLOR", "1")
+            .env("XDG_RUNTIME_DIR", self.runtime_dir.path())
+            .env_remove("LAMB_LOG")
+            .output()
+            .unwrap();
+        let run = Run::from(out);
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("lamb status: {e}: {}", run.all()))
+    }
+
+    /// Waits until more than `after` passes have finished and the daemon is idle: no pass
+    /// running and nothing waiting for its quiet window or a retry (no function pending, no
+    /// infrastructure change pending). Every change made before the pass that moved the count
+    /// past `after` started has then been dealt with. Returns the count.
+    pub fn wait_idle_after(&self, after: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.status();
+            if let Some(passes) = v["daemon"]["passes"].as_u64()
+                && passes > after
+                && idle(&v)
+            {
+                return passes;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon was not idle after pass {after} within {timeout:?}: {v}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the daemon is idle (see [`wait_idle_after`](Self::wait_idle_after)) and
+    /// returns its count of finished passes.
+    pub fn wait_idle(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.status();
+            if idle(&v)
+                && let Some(n) = v["daemon"]["passes"].as_u64()
+            {
+                return n;
+            }
+            assert!(Instant::now() < deadline, "the daemon was not idle within {timeout:?}: {v}\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The watched paths the daemon's event loop mapped to a function, layer or the
+    /// infrastructure, in the order it took them in: its `change` trace lines, logged when it
+    /// runs with [`EVENT_LOG`].
+    pub fn changes(&self) -> Vec<String> {
+        self.output()
+            .lines()
+            .filter(|l| l.contains(" change ") || l.contains(" change:"))
+            .filter_map(|l| {
+                l.split_once("path=").map(|(_, rest)| rest.split(' ').next().unwrap_or_default().to_string())
+            })
+            .collect()
+    }
+
+    /// Waits until the event loop has taken in a change to `path` (see [`changes`](Self::changes)):
+    /// every file event queued before that one has then been taken in too (one inotify queue,
+    /// read in order into one channel).
+    pub fn wait_change(&self, path: &std::path::Path, timeout: Duration) {
+        // The daemon names paths under the project's canonical root.
+        let dir = path.parent().and_then(|d| d.canonicalize().ok()).unwrap_or_default();
+        let want = dir.join(path.file_name().unwrap_or_default()).display().to_string();
+        wait_until(&format!("the daemon to take in a change to {want}"), timeout, || self.changes().contains(&want));
+    }
+
+    /// Waits until a process below the daemon (a build tool it started, or that tool's
+    /// child) runs a command line starting with `argv`; returns its pid.
+    pub fn wait_child(&self, argv: &[&str], timeout: Duration) -> u32 {
+        let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        let mut found = 0;
+        wait_until(&format!("the daemon to run {argv:?}"), timeout, || {
+            found = super::descendants(self.child.id())
+                .into_iter()
+                .find(|c| fs::read(format!("/proc/{c}/cmdline")).is_ok_and(|cmd| cmd.starts_with(&want)))
+                .unwrap_or(0);
+            found != 0
+        });
+        found
+    }
+}
+
+/// `LAMB_LOG` for a daemon under test whose event loop logs every watched path it maps to a
+/// target (a `change` line at trace level): [`Daemon::changes`] reads them.
+pub const EVENT_LOG: (&str, &str) = ("LAMB_LOG", "info,lamb::daemon=trace");
+
+/// Idle: no pass running, nothing pending (a quiet window or a retry's backoff).
+fn idle(status: &serde_json::Value) -> bool {
+    let d = &status["daemon"];
+    d["running"] == false
+        && d["infra_pending"] == false
+        && status["functions"].as_array().is_some_and(|fs| fs.iter().all(|f| f["pending"] == false))
 }
 
 impl Drop for Daemon {

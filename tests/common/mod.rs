@@ -174,6 +174,23 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Every process below `pid` (its children, theirs, ...), from /proc.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for t in tasks.flatten() {
+            let children = fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                out.push(c);
+                queue.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// Sets every file's mtime under `dir` to now+1h without changing content.
 pub fn touch_all(dir: &Path) {
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
