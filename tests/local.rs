@@ -512,3 +512,328 @@ fn ctrl_c_stops_every_function_process_and_a_taken_port_is_named() {
         !running(&pid)
     });
 }
+
+/// One HTTP request with curl: status, headers (lower-case names), body.
+fn curl(args: &[&str]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let out = std::process::Command::new("curl").args(["-s", "-i", "--max-time", "30"]).args(args).output().unwrap();
+    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let split = out.stdout.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    let head = String::from_utf8_lossy(&out.stdout[..split]).into_owned();
+    let body = out.stdout[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string())).collect();
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+const API_TEMPLATE: &str = r#"
+  Echo:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: echo
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Rest:
+          Type: Api
+          Properties: {Path: "/rest/{id}", Method: get}
+        Http:
+          Type: HttpApi
+          Properties: {Path: "/http/{proxy+}", Method: ANY}
+        Legacy:
+          Type: HttpApi
+          Properties: {Path: /v1, Method: post, PayloadFormatVersion: "1.0"}
+  Binary:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: echo
+      Handler: app.png
+      Runtime: python3.11
+      Events:
+        Png:
+          Type: Api
+          Properties: {Path: /logo, Method: get, RestApiId: !Ref Guarded}
+        Upload:
+          Type: Api
+          Properties: {Path: /upload, Method: post, RestApiId: !Ref Guarded}
+  Guarded:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: v2
+      BinaryMediaTypes: [image~1png]
+      Variables: {color: blue}
+      Auth:
+        DefaultAuthorizer: Tok
+        Authorizers:
+          Tok:
+            FunctionArn: !GetAtt Auth.Arn
+  Auth:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: echo, Handler: app.authorize, Runtime: python3.11}
+  Web:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration:
+        AllowOrigins: ["https://app.example"]
+        AllowMethods: [GET, POST]
+  Cors:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: echo
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: /cors, Method: get, ApiId: !Ref Web}
+  Slow:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: echo
+      Handler: app.slow
+      Runtime: python3.11
+      Timeout: 1
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: /slow, Method: get}
+  Crash:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: echo
+      Handler: index.crash
+      Runtime: nodejs20.x
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: /crash, Method: get}
+"#;
+
+const API_PY: &str = r#"import base64, json, os, time
+
+def handler(event, context):
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json", "X-Seen": "yes"},
+            "multiValueHeaders": {"X-Multi": ["a", "b"]}, "body": json.dumps(event)}
+
+def png(event, context):
+    if event.get("httpMethod") == "POST":
+        return {"statusCode": 200, "body": json.dumps({"b64": event["isBase64Encoded"], "len": len(base64.b64decode(event["body"]))})}
+    return {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "isBase64Encoded": True,
+            "body": base64.b64encode(b"\x89PNG\r\n\x1a\n\x00\xff").decode()}
+
+def authorize(event, context):
+    effect = "Allow" if event["authorizationToken"] == "let-me-in" else "Deny"
+    return {"principalId": "user-1", "context": {"team": "blue"},
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]}}
+
+def slow(event, context):
+    time.sleep(30)
+"#;
+
+#[test]
+fn start_api_serves_the_templates_apis_as_api_gateway_does() {
+    let p = project(API_TEMPLATE);
+    p.write("echo/app.py", API_PY);
+    // Crash runs on node: its handler file sits beside the python ones.
+    p.write("echo/index.js", "exports.crash = async () => { process.exit(2); };\n");
+    p.write("public/index.html", "<h1>static</h1>");
+    let server = Server::start(&p, &["start-api"], &[]);
+    server.wait_for_log("/rest/{id}  → Echo (REST API ServerlessRestApi, stage Prod)", 1);
+    let url = |path: &str| format!("{}{path}", server.url);
+
+    // Payload 1.0, REST, field by field.
+    let (status, headers, body) = curl(&[&url("/rest/42?a=1&a=2&b=x"), "-H", "X-Custom: one"]);
+    assert_eq!(status, 200, "{}", server.log());
+    assert_eq!(header(&headers, "x-seen"), Some("yes"));
+    assert_eq!(
+        headers.iter().filter(|(k, _)| k == "x-multi").count(),
+        2,
+        "multiValueHeaders become repeated headers: {headers:?}"
+    );
+    let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(e["resource"], "/rest/{id}");
+    assert_eq!(e["path"], "/rest/42");
+    assert_eq!(e["httpMethod"], "GET");
+    assert_eq!(e["pathParameters"], serde_json::json!({"id": "42"}));
+    assert_eq!(e["queryStringParameters"], serde_json::json!({"a": "2", "b": "x"}));
+    assert_eq!(e["multiValueQueryStringParameters"], serde_json::json!({"a": ["1", "2"], "b": ["x"]}));
+    assert_eq!(e["headers"]["x-custom"], "one", "{e}");
+    assert_eq!(e["multiValueHeaders"]["x-custom"], serde_json::json!(["one"]));
+    assert_eq!(e["requestContext"]["stage"], "Prod");
+    assert_eq!(e["requestContext"]["resourcePath"], "/rest/{id}");
+    assert_eq!(e["requestContext"]["httpMethod"], "GET");
+    assert_eq!(e["requestContext"]["accountId"], "123456789012");
+    assert_eq!(e["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
+    assert!(e["requestContext"]["requestTimeEpoch"].as_u64().unwrap() > 1_600_000_000_000, "milliseconds: {e}");
+    assert_eq!(e["body"], serde_json::Value::Null);
+    assert_eq!(e["isBase64Encoded"], false);
+
+    // Payload 2.0, HTTP API, with a greedy path, cookies and a body.
+    let (status, _, body) =
+        curl(&[&url("/http/a/b/c?x=1&x=2"), "-X", "PUT", "-H", "Cookie: k1=v1; k2=v2", "-d", "hello"]);
+    assert_eq!(status, 200);
+    let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(e["version"], "2.0");
+    assert_eq!(e["routeKey"], "ANY /http/{proxy+}");
+    assert_eq!(e["rawPath"], "/http/a/b/c");
+    assert_eq!(e["rawQueryString"], "x=1&x=2");
+    assert_eq!(e["queryStringParameters"], serde_json::json!({"x": "1,2"}));
+    assert_eq!(e["pathParameters"], serde_json::json!({"proxy": "a/b/c"}));
+    assert_eq!(e["cookies"], serde_json::json!(["k1=v1", "k2=v2"]));
+    assert_eq!(e["requestContext"]["http"]["method"], "PUT");
+    assert_eq!(e["requestContext"]["stage"], "$default");
+    assert!(e["requestContext"]["http"]["userAgent"].as_str().unwrap().starts_with("curl/"), "{e}");
+    assert_eq!(e["body"], "hello");
+    // An HTTP API route on payload 1.0.
+    let (status, _, body) = curl(&[&url("/v1"), "-X", "POST", "-d", "{}"]);
+    assert_eq!(status, 200);
+    let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((e["version"].as_str(), e["httpMethod"].as_str()), (Some("1.0"), Some("POST")), "{e}");
+
+    // No route.
+    let (status, _, body) = curl(&[&url("/nowhere")]);
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).to_string()),
+        (403, r#"{"message":"Missing Authentication Token"}"#.into())
+    );
+
+    // The authorizer: no token, a denied one, an allowed one (its context reaches the function).
+    let (status, _, _) = curl(&[&url("/logo")]);
+    assert_eq!(status, 401);
+    let (status, _, body) = curl(&[&url("/logo"), "-H", "Authorization: nope"]);
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    // Binary: the function's base64 body decoded for an Accept of image/png.
+    let (status, headers, body) = curl(&[&url("/logo"), "-H", "Authorization: let-me-in", "-H", "Accept: image/png"]);
+    assert_eq!(status, 200, "{}", server.log());
+    assert_eq!(header(&headers, "content-type"), Some("image/png"));
+    assert_eq!(body, b"\x89PNG\r\n\x1a\n\x00\xff");
+    // A binary upload reaches the function base64-encoded.
+    let upload = p.path().join("upload.bin");
+    std::fs::write(&upload, [0u8, 159, 146, 150, 255]).unwrap();
+    let (status, _, body) = curl(&[
+        &url("/upload"),
+        "-H",
+        "Authorization: let-me-in",
+        "-H",
+        "Content-Type: image/png",
+        "--data-binary",
+        &format!("@{}", upload.display()),
+    ]);
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap(), serde_json::json!({"b64": true, "len": 5}));
+
+    // CORS: the preflight without the function; the response's headers from the API.
+    let (status, headers, _) = curl(&[
+        &url("/cors"),
+        "-X",
+        "OPTIONS",
+        "-H",
+        "Origin: https://app.example",
+        "-H",
+        "Access-Control-Request-Method: GET",
+    ]);
+    assert!(status == 204 || status == 200, "{status}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("https://app.example"));
+    let (_, headers, _) = curl(&[&url("/cors"), "-H", "Origin: https://app.example"]);
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("https://app.example"));
+    let (_, headers, _) = curl(&[&url("/cors"), "-H", "Origin: https://evil.example"]);
+    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+
+    // A timeout and a crash are the API's error, not a hang.
+    let (status, _, _) = curl(&[&url("/slow")]);
+    assert_eq!(status, 500);
+    assert!(server.log().contains("Task timed out after 1.00 seconds"), "{}", server.log());
+    let (status, _, _) = curl(&[&url("/crash")]);
+    assert_eq!(status, 500);
+    assert!(server.log().contains("Runtime exited with error: exit status 2"), "{}", server.log());
+
+    // Static files.
+    let (status, headers, body) = curl(&[&url("/index.html")]);
+    assert_eq!((status, body.as_slice()), (200, b"<h1>static</h1>".as_slice()));
+    assert!(header(&headers, "content-type").unwrap().starts_with("text/html"));
+}
+
+#[test]
+fn start_api_reloads_an_edited_handler_for_the_next_request() {
+    let p = Project::example("hello");
+    let server = Server::start(&p, &["start-api"], &[]);
+    let get = || curl(&[&format!("{}/node", server.url)]);
+    let (status, _, body) = get();
+    assert_eq!(status, 200, "{}", server.log());
+    assert!(String::from_utf8_lossy(&body).contains("Hello from node"));
+    let code = p.read("functions/hello_node/index.js").replace("from node", "from edited node");
+    p.write("functions/hello_node/index.js", &code);
+    server.wait_for_log("reloaded HelloNode", 1);
+    assert!(String::from_utf8_lossy(&get().2).contains("Hello from edited node"), "{}", server.log());
+}
+
+#[test]
+fn generate_event_prints_sams_samples_with_overrides() {
+    let p = Project::empty();
+    let run = p.lamb(&[
+        "local",
+        "generate-event",
+        "apigateway",
+        "aws-proxy",
+        "--path",
+        "users",
+        "--method",
+        "POST",
+        "--body",
+        "{\"a\": 1}",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["httpMethod"], "POST");
+    assert_eq!(v["path"], "/users");
+    let body = match v["isBase64Encoded"].as_bool() {
+        Some(true) => String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v["body"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap(),
+        _ => v["body"].as_str().unwrap().to_string(),
+    };
+    assert_eq!(body, "{\"a\": 1}");
+    let run = p.lamb(&["local", "generate-event", "s3", "put", "--bucket", "photos", "--key", "a b.png"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["Records"][0]["s3"]["bucket"]["name"], "photos");
+    assert_eq!(v["Records"][0]["eventName"], "ObjectCreated:Put");
+    for (service, event) in [
+        ("sqs", "receive-message"),
+        ("sns", "notification"),
+        ("dynamodb", "update"),
+        ("eventbridge", "event"),
+        ("cloudwatch", "scheduled-event"),
+        ("apigateway", "http-api-proxy"),
+    ] {
+        let run = p.lamb(&["local", "generate-event", service, event]);
+        assert_eq!(run.code, 0, "{service} {event}: {}", run.all());
+        assert!(serde_json::from_str::<serde_json::Value>(&run.stdout).is_ok(), "{service} {event}");
+    }
+    // Piped into local invoke, as SAM's hands-on does.
+    let f = project(
+        "  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.11}\n",
+    );
+    f.write("fn/app.py", "def handler(event, context):\n    return event['Records'][0]['body']\n");
+    let event = f.lamb(&["local", "generate-event", "sqs", "receive-message", "--body", "queued"]).stdout;
+    let mut child = std::process::Command::new(common::lamb_bin())
+        .args(["local", "invoke", "-e", "-"])
+        .current_dir(f.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), event.as_bytes()).unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(json(&run), serde_json::json!("queued"), "{}", run.all());
+    let run = p.lamb(&["local", "generate-event", "sqs", "recieve-message"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("receive-message"), "a did-you-mean: {}", run.stderr);
+}

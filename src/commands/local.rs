@@ -342,7 +342,6 @@ fn start_api(args: crate::cli::StartApiArgs) -> Result<(), Error> {
                 Err(e) => report(&format!("error: {e} (the last good routes stay)")),
             })
         };
-        let (functions, watcher) = serve_functions(setup, builds, &args.serve, on_project).await;
         let base = format!("http://{addr}");
         for r in &table.routes {
             eprintln!("{}", describe_route(r, &base));
@@ -350,6 +349,7 @@ fn start_api(args: crate::cli::StartApiArgs) -> Result<(), Error> {
         if let Some(d) = &static_dir {
             eprintln!("  GET     {base}/...  → files of {}", d.display());
         }
+        let (functions, watcher) = serve_functions(setup, builds, &args.serve, on_project).await;
         let api = Arc::new(Api::new(table, functions.clone(), static_dir, region, report()));
         let _ = cell.set(api.clone());
         let server = tokio::spawn(api_server::serve(listener, api));

@@ -39,6 +39,8 @@ impl Server {
                 panic!("lamb local exited ({status}): {}", fs::read_to_string(&log).unwrap_or_default());
             }
             let text = fs::read_to_string(&log).unwrap_or_default();
+            // Whole lines only: a line may be read half written.
+            let text = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
             match text.split("http://").nth(1) {
                 Some(rest) => {
                     let addr: String =
