@@ -227,6 +227,21 @@ async fn stopped() -> Result<(), Error> {
     Ok(())
 }
 
+/// Serves until SIGINT or SIGTERM, then stops the server, the watcher and every function process.
+async fn until_stopped(
+    server: tokio::task::JoinHandle<()>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+    functions: &Functions,
+) -> Result<(), Error> {
+    let stop = stopped().await;
+    server.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    functions.shutdown().await;
+    stop
+}
+
 /// The functions of a project, prepared to serve, with hot reload unless `--no-watch`.
 async fn serve_functions(
     setup: Setup,
@@ -279,13 +294,7 @@ fn start_lambda(args: crate::cli::StartLambdaArgs) -> Result<(), Error> {
             names.first().map_or("NAME", String::as_str)
         );
         let server = tokio::spawn(crate::local::invoke_api::serve(listener, functions.clone(), region, report()));
-        let stop = stopped().await;
-        server.abort();
-        if let Some(w) = watcher {
-            w.abort();
-        }
-        functions.shutdown().await;
-        stop
+        until_stopped(server, watcher, &functions).await
     })
 }
 
@@ -353,13 +362,7 @@ fn start_api(args: crate::cli::StartApiArgs) -> Result<(), Error> {
         let api = Arc::new(Api::new(table, functions.clone(), static_dir, region, report()));
         let _ = cell.set(api.clone());
         let server = tokio::spawn(api_server::serve(listener, api));
-        let stop = stopped().await;
-        server.abort();
-        if let Some(w) = watcher {
-            w.abort();
-        }
-        functions.shutdown().await;
-        stop
+        until_stopped(server, watcher, &functions).await
     })
 }
 
