@@ -58,6 +58,8 @@ pub(crate) enum Error {
     Aws(#[from] aws::AwsError),
     #[error(transparent)]
     Lock(#[from] daemon::lock::LockError),
+    #[error(transparent)]
+    Local(#[from] local::LocalError),
     /// Local I/O that failed outside any one module's work (the terminal, the runtime).
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },

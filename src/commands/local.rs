@@ -168,15 +168,14 @@ fn invoke(args: LocalInvokeArgs) -> Result<(), Error> {
     let payload = event(args.event.as_deref())?;
     let builds = builds(&setup, std::slice::from_ref(&id), args.local.no_build)?;
     let lamb_dir = setup.pc.root.join(LAMB_DIR);
-    let prepared = prepare::prepare(&setup.project, &id, &builds, &setup.ctx, &lamb_dir)
-        .map_err(|e| Error::Failed(e.to_string()))?;
+    let prepared = prepare::prepare(&setup.project, &id, &builds, &setup.ctx, &lamb_dir)?;
     for w in &prepared.warnings {
         tracing::warn!("{w}");
     }
     let launch = prepared.launch;
     let outcome = rt.block_on(async {
         let sink: crate::local::instance::Sink = Arc::new(|line: &str| eprintln!("{line}"));
-        let mut instance = Instance::spawn(&launch, sink).await.map_err(|e| Error::Failed(e.to_string()))?;
+        let mut instance = Instance::spawn(&launch, sink).await?;
         let request_id = crate::local::request_id();
         eprintln!("START RequestId: {request_id} Version: $LATEST");
         let inv = Invocation {
@@ -282,9 +281,7 @@ fn start_lambda(args: crate::cli::StartLambdaArgs) -> Result<(), Error> {
     let builds = builds(&setup, &[], args.local.no_build)?;
     let region = setup.ctx.region.clone();
     rt.block_on(async {
-        let listener = crate::local::http::listen(&args.serve.host, args.port, "--port")
-            .await
-            .map_err(|e| Error::Failed(e.to_string()))?;
+        let listener = crate::local::http::listen(&args.serve.host, args.port, "--port").await?;
         let (functions, watcher) = serve_functions(setup, builds, &args.serve, Arc::new(|_| {})).await;
         let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
         let names: Vec<String> = functions.project().functions.iter().map(|f| f.res.logical_id.clone()).collect();
@@ -320,7 +317,7 @@ fn start_api(args: crate::cli::StartApiArgs) -> Result<(), Error> {
     use crate::local::apigw::routes::routes;
     let rt = runtime()?;
     let setup = setup(&args.local, &rt)?;
-    let table = routes(&setup.project).map_err(|e| Error::Failed(e.to_string()))?;
+    let table = routes(&setup.project).map_err(crate::local::LocalError::from)?;
     for note in &table.notes {
         eprintln!("note: {note}");
     }
@@ -334,9 +331,7 @@ fn start_api(args: crate::cli::StartApiArgs) -> Result<(), Error> {
     let region = setup.ctx.region.clone();
     let static_dir = Some(setup.pc.root.join(&args.static_dir)).filter(|d| d.is_dir());
     rt.block_on(async {
-        let listener = crate::local::http::listen(&args.serve.host, args.port, "--port")
-            .await
-            .map_err(|e| Error::Failed(e.to_string()))?;
+        let listener = crate::local::http::listen(&args.serve.host, args.port, "--port").await?;
         let addr = listener.local_addr().map_err(|e| Error::io("cannot read the listening address", e))?;
         eprintln!("lamb serves the template's APIs at http://{addr} (Ctrl-C to stop):");
         let cell: Arc<std::sync::OnceLock<Arc<Api>>> = Arc::new(std::sync::OnceLock::new());

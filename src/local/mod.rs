@@ -53,6 +53,8 @@ pub enum LocalError {
     EnvVars { path: PathBuf, detail: String },
     #[error("function {id} did not build: {message}")]
     NotBuilt { id: String, message: String },
+    #[error(transparent)]
+    Routes(#[from] apigw::routes::RouteError),
     #[error("{addr} is in use by another program; stop it, or choose another address with {flag}")]
     PortInUse { addr: String, flag: String },
     #[error(
