@@ -587,6 +587,7 @@ const API_TEMPLATE: &str = r#"
       CodeUri: echo
       Handler: app.handler
       Runtime: python3.11
+      FunctionUrlConfig: {AuthType: NONE}
       Events:
         Get:
           Type: HttpApi
@@ -752,6 +753,16 @@ fn start_api_serves_the_templates_apis_as_api_gateway_does() {
     let (status, _, _) = curl(&[&url("/crash")]);
     assert_eq!(status, 500);
     assert!(server.log().contains("Runtime exited with error: exit status 2"), "{}", server.log());
+
+    // A function URL, under its function's id: payload 2.0, the path as the function sees it.
+    let (status, _, body) = curl(&[&url("/Cors/any/where?q=1")]);
+    assert_eq!(status, 200, "{}", server.log());
+    let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (e["version"].as_str(), e["rawPath"].as_str(), e["rawQueryString"].as_str()),
+        (Some("2.0"), Some("/any/where"), Some("q=1")),
+        "{e}"
+    );
 
     // Static files.
     let (status, headers, body) = curl(&[&url("/index.html")]);
