@@ -454,6 +454,59 @@ fn hot_reload_serves_each_save_and_keeps_the_last_good_code() {
     assert_eq!(call(), serde_json::json!(["v4", "yes"]), "{}", server.log());
 }
 
+/// When the process `pid` started, in clock ticks since boot (/proc/PID/stat, field 22).
+fn started_at(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_reload_takes_over_an_interpreter_started_before_the_save_in_the_new_codes_place() {
+    let p = project(
+        "  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.11}\n",
+    );
+    let app = |v: &str| {
+        format!(
+            "import os, sys\n\ndef handler(event, context):\n    root = os.environ['LAMBDA_TASK_ROOT']\n    \
+             return {{'v': '{v}', 'pid': os.getpid(), 'root': root, 'cwd': os.getcwd(), \
+             'code_paths': [q for q in sys.path if '/.lamb/local/code/' in q], 'spare_flag': os.environ.get('_LAMB_DEFER')}}\n"
+        )
+    };
+    p.write("fn/app.py", &app("v1"));
+    let server = Server::start(&p, &["start-lambda"], &[]);
+    let client = lambda_client(&server.url);
+    let call = || {
+        rt().block_on(async {
+            let out = client.invoke().function_name("Fn").send().await.unwrap();
+            serde_json::from_slice::<serde_json::Value>(out.payload().unwrap().as_ref()).unwrap()
+        })
+    };
+    let mut roots = vec![call()["root"].as_str().unwrap().to_string()];
+    for (n, v) in ["v2", "v3", "v4"].into_iter().enumerate() {
+        p.write("fn/app.py", &app(v));
+        // A process started right after the save: one started for the reload starts later.
+        let mut marker = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let saved = started_at(marker.id());
+        marker.kill().unwrap();
+        marker.wait().unwrap();
+        server.wait_for_log("reloaded Fn", n + 1);
+        let got = call();
+        assert_eq!(got["v"], v, "{}", server.log());
+        let root = got["root"].as_str().unwrap().to_string();
+        assert!(!roots.contains(&root), "new code has a new task root: {got}");
+        assert_eq!(got["cwd"], root.as_str(), "the working directory is the new task root");
+        assert_eq!(got["code_paths"], serde_json::json!([root]), "only the new code on sys.path");
+        assert_eq!(got["spare_flag"], serde_json::Value::Null, "lamb's own variable does not reach the function");
+        let pid = got["pid"].as_u64().unwrap() as u32;
+        if n > 0 {
+            // From the second reload on, a spare started after the first one takes over.
+            assert!(started_at(pid) <= saved, "the process of {v} started after the save: {got}");
+        }
+        roots.push(root);
+    }
+}
+
 #[test]
 fn a_local_function_reaches_the_emulator_through_aws_endpoint_url() {
     let emu = common::emulator::Emulator::start();

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
 
 use super::LocalError;
 use super::runtime_api::{Invocation, Reply, RuntimeApi};
@@ -22,6 +22,8 @@ pub struct Launch {
     pub id: String,
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// The process can start as a spare and take this launch over later ([`Instance::spare`]).
+    pub spare: bool,
     /// The function's code: `LAMBDA_TASK_ROOT` and the working directory.
     pub task_root: PathBuf,
     /// The whole environment (nothing is inherited).
@@ -105,6 +107,8 @@ pub struct Instance {
     /// Lines read from the pipes so far, all readers together.
     lines_read: Arc<std::sync::atomic::AtomicU64>,
     launch: Launch,
+    /// A spare's stdin, where it is told the code it takes over.
+    order: Option<ChildStdin>,
 }
 
 impl Drop for Instance {
@@ -134,6 +138,36 @@ pub fn error_doc(error_type: &str, message: String) -> Outcome {
 impl Instance {
     /// Starts the process. Its output goes to `sink` (and into the invocation's log).
     pub async fn spawn(launch: &Launch, sink: Sink) -> Result<Instance, LocalError> {
+        Instance::start(launch, sink, false).await
+    }
+
+    /// Starts a spare for a launch like `launch` (which must allow it): an interpreter that
+    /// has started and loaded lamb's runtime client, waiting on its stdin for the code it is
+    /// to run ([`Instance::take_over`]). A reload then costs the handler's import, not an
+    /// interpreter's start.
+    pub async fn spare(launch: &Launch, sink: Sink) -> Result<Instance, LocalError> {
+        Instance::start(launch, sink, true).await
+    }
+
+    /// Tells a spare to run `launch` (whose program, arguments and environment must fit the
+    /// spare's: see `pool::spare_fits`); [`Instance::warm_up`] then waits for it to be ready.
+    /// Its init is counted from here.
+    pub async fn take_over(&mut self, launch: &Launch) -> Result<(), String> {
+        let mut stdin = self.order.take().ok_or("the process is not a spare")?;
+        let mut env: serde_json::Map<String, serde_json::Value> =
+            launch.env.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        env.insert("AWS_LAMBDA_RUNTIME_API".into(), self.api.address().into());
+        let order = serde_json::json!({"cwd": launch.task_root, "env": env});
+        let mut line = order.to_string().into_bytes();
+        line.push(b'\n');
+        stdin.write_all(&line).await.map_err(|e| format!("the spare process did not take its order: {e}"))?;
+        self.launch = launch.clone();
+        self.spawned = Instant::now();
+        self.cold = true;
+        Ok(())
+    }
+
+    async fn start(launch: &Launch, sink: Sink, spare: bool) -> Result<Instance, LocalError> {
         let api = RuntimeApi::start().await.map_err(|source| LocalError::Io {
             what: "cannot listen for the Runtime API on 127.0.0.1".into(),
             source,
@@ -144,7 +178,7 @@ impl Instance {
             .env_clear()
             .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .stdin(Stdio::null())
+            .stdin(if spare { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -159,6 +193,9 @@ impl Instance {
                 }
                 Ok(())
             });
+        }
+        if spare {
+            cmd.env("_LAMB_DEFER", "1");
         }
         let spawned = Instant::now();
         let mut child = cmd.spawn().map_err(|source| LocalError::Spawn {
@@ -203,6 +240,7 @@ impl Instance {
                 }
             }));
         }
+        let order = child.stdin.take();
         Ok(Instance {
             api,
             child,
@@ -215,6 +253,7 @@ impl Instance {
             pipes,
             lines_read,
             launch: launch.clone(),
+            order,
         })
     }
 
@@ -240,6 +279,11 @@ impl Instance {
         self.alive = false;
         kill_group(self.pid);
         Err(why)
+    }
+
+    /// What the process was started with (or took over).
+    pub fn launch(&self) -> &Launch {
+        &self.launch
     }
 
     /// Whether the instance can take another invocation.

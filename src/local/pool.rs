@@ -28,6 +28,9 @@ struct Current {
 pub struct Pool {
     current: Mutex<Current>,
     idle: Mutex<Vec<(u64, Instance)>>,
+    /// A started interpreter waiting to take the next reload over (see [`Instance::spare`]);
+    /// kept once the function has been reloaded, for the reload after.
+    spare: tokio::sync::Mutex<Option<Instance>>,
     slots: Semaphore,
     sink: Sink,
 }
@@ -44,6 +47,7 @@ impl Pool {
         Pool {
             current: Mutex::new(Current { launch: Arc::new(launch), generation: 0 }),
             idle: Mutex::new(Vec::new()),
+            spare: tokio::sync::Mutex::new(None),
             slots: Semaphore::new(max.max(1)),
             sink,
         }
@@ -58,12 +62,31 @@ impl Pool {
     /// is ready (its handler imported, its bootstrap polling) does it take over — idle old
     /// processes are stopped, running ones once they finish. A launch that cannot start is
     /// refused with why, and the old one keeps serving.
+    /// The process is a spare started earlier when one fits, else a new one; either way a
+    /// spare for the next reload is started afterwards.
     pub async fn replace(&self, launch: Launch) -> Result<(), String> {
-        let mut fresh = Instance::spawn(&launch, self.sink.clone()).await.map_err(|e| e.to_string())?;
-        if let Err(why) = fresh.warm_up().await {
-            fresh.stop().await;
-            return Err(why);
+        let mut spare = self.spare.lock().await;
+        let fitting = spare.take().filter(|s| spare_fits(s.launch(), &launch));
+        let fresh = match fitting {
+            Some(mut s) => match s.take_over(&launch).await {
+                Ok(()) => match s.warm_up().await {
+                    Ok(()) => Ok(s),
+                    // The new code's own failure (a syntax error): a new process would fail
+                    // the same way.
+                    Err(why) => {
+                        s.stop().await;
+                        Err(why)
+                    }
+                },
+                Err(_) => self.start(&launch).await,
+            },
+            None => self.start(&launch).await,
+        };
+        if launch.spare {
+            *spare = Instance::spare(&launch, self.sink.clone()).await.ok();
         }
+        drop(spare);
+        let fresh = fresh?;
         let generation = {
             let mut current = self.current.lock().expect("pool poisoned");
             current.launch = Arc::new(launch);
@@ -75,6 +98,18 @@ impl Pool {
             tokio::spawn(i.stop());
         }
         Ok(())
+    }
+
+    /// A new process of `launch`, ready for work.
+    async fn start(&self, launch: &Launch) -> Result<Instance, String> {
+        let mut fresh = Instance::spawn(launch, self.sink.clone()).await.map_err(|e| e.to_string())?;
+        match fresh.warm_up().await {
+            Ok(()) => Ok(fresh),
+            Err(why) => {
+                fresh.stop().await;
+                Err(why)
+            }
+        }
     }
 
     /// Runs one invocation on a warm process, or a new one. `on_start` gets the request id
@@ -126,5 +161,85 @@ impl Pool {
         for (_, i) in idle {
             i.stop().await;
         }
+        if let Some(spare) = self.spare.lock().await.take() {
+            spare.stop().await;
+        }
+    }
+}
+
+/// Whether a spare started for `spare` can take `new` over: the same interpreter and client,
+/// an environment that differs only in where the code is (the spare's task root read as the
+/// new one; `PYTHONPATH` the client sets itself), and no `lib/` in either task root, since the
+/// dynamic loader reads `LD_LIBRARY_PATH` only when a process starts.
+fn spare_fits(spare: &Launch, new: &Launch) -> bool {
+    if !(spare.spare && new.spare && spare.program == new.program && spare.args == new.args) {
+        return false;
+    }
+    if spare.task_root.join("lib").exists() || new.task_root.join("lib").exists() {
+        return false;
+    }
+    let (old_root, new_root) = (spare.task_root.to_string_lossy(), new.task_root.to_string_lossy());
+    let moved = |env: &[(String, String)], from: Option<(&str, &str)>| {
+        env.iter()
+            .filter(|(k, _)| k != "PYTHONPATH")
+            .map(|(k, v)| (k.clone(), from.map_or_else(|| v.clone(), |(a, b)| v.replace(a, b))))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    moved(&spare.env, Some((&old_root, &new_root))) == moved(&new.env, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn launch(root: &str, env: &[(&str, &str)]) -> Launch {
+        Launch {
+            id: "Fn".into(),
+            program: PathBuf::from("/usr/bin/python3"),
+            args: vec!["-u".into(), "/x/lamb_runtime.py".into()],
+            spare: true,
+            task_root: PathBuf::from(root),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            timeout: Duration::from_secs(3),
+            memory_mb: 128,
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:Fn".into(),
+        }
+    }
+
+    #[test]
+    fn a_spare_takes_over_new_code_of_the_same_function() {
+        let old = launch("/c/aaa", &[("LAMBDA_TASK_ROOT", "/c/aaa"), ("PYTHONPATH", "/c/aaa"), ("A", "1")]);
+        let new = launch("/c/bbb", &[("LAMBDA_TASK_ROOT", "/c/bbb"), ("PYTHONPATH", "/c/bbb:/l/python"), ("A", "1")]);
+        assert!(spare_fits(&old, &new));
+    }
+
+    #[test]
+    fn a_spare_does_not_take_over_other_settings_or_interpreters() {
+        let old = launch("/c/aaa", &[("LAMBDA_TASK_ROOT", "/c/aaa"), ("A", "1")]);
+        let changed = launch("/c/bbb", &[("LAMBDA_TASK_ROOT", "/c/bbb"), ("A", "2")]);
+        assert!(!spare_fits(&old, &changed), "an environment variable changed");
+        let added = launch("/c/bbb", &[("LAMBDA_TASK_ROOT", "/c/bbb"), ("A", "1"), ("B", "1")]);
+        assert!(!spare_fits(&old, &added), "a variable was added");
+        let mut other = launch("/c/bbb", &[("LAMBDA_TASK_ROOT", "/c/bbb"), ("A", "1")]);
+        other.program = PathBuf::from("/usr/bin/python3.12");
+        assert!(!spare_fits(&old, &other), "another interpreter");
+        let mut binary = launch("/c/bbb", &[("LAMBDA_TASK_ROOT", "/c/bbb"), ("A", "1")]);
+        binary.spare = false;
+        assert!(!spare_fits(&old, &binary), "a runtime without a spare mode");
+    }
+
+    #[test]
+    fn code_with_native_libraries_needs_a_new_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(b.join("lib")).unwrap();
+        std::fs::create_dir_all(&a).unwrap();
+        let old = launch(a.to_str().unwrap(), &[]);
+        let new = launch(b.to_str().unwrap(), &[]);
+        assert!(!spare_fits(&old, &new));
+        std::fs::remove_dir(b.join("lib")).unwrap();
+        assert!(spare_fits(&old, &new));
     }
 }

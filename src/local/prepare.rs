@@ -141,6 +141,7 @@ pub fn prepare(
             id: id.to_string(),
             program: run.program,
             args: run.args,
+            spare: run.spare,
             task_root,
             env: environment,
             timeout: Duration::from_secs(f.timeout.unwrap_or(env::DEFAULT_TIMEOUT_SECS)),

@@ -22,6 +22,8 @@ pub struct Runner {
     pub env: Vec<(String, String)>,
     /// What the user should know (an interpreter version that differs from the runtime's).
     pub warnings: Vec<String>,
+    /// The process can start as a spare that takes new code over later (lamb's python client).
+    pub spare: bool,
 }
 
 /// The architecture of this machine.
@@ -135,6 +137,7 @@ pub fn runner(
             args: vec!["-u".into(), client.display().to_string()],
             env: vec![("PYTHONPATH".into(), join_paths(path)), ("LD_LIBRARY_PATH".into(), lib)],
             warnings,
+            spare: true,
         });
     }
     if let Some(version) = runtime.strip_prefix("nodejs") {
@@ -167,6 +170,7 @@ pub fn runner(
             args: vec![client.display().to_string()],
             env: vec![("NODE_PATH".into(), join_paths(path)), ("LD_LIBRARY_PATH".into(), lib)],
             warnings,
+            spare: false,
         });
     }
     if runtime.starts_with("provided") || runtime == "go1.x" {
@@ -184,6 +188,7 @@ pub fn runner(
             args: Vec::new(),
             env: vec![("LD_LIBRARY_PATH".into(), lib)],
             warnings,
+            spare: false,
         });
     }
     Err(LocalError::Unsupported { id: id.to_string(), runtime: runtime.to_string() })

@@ -1,9 +1,13 @@
 """lamb's runtime client for Python functions run locally: the Lambda Runtime API loop, with the
 context object, handler import and error shapes of AWS's own client (awslambdaric), in the
-standard library only (awslambdaric is a Linux-only native build)."""
+standard library only (awslambdaric is a Linux-only native build).
 
-import decimal
-import http.client
+It starts fast: HTTP is spoken over a plain socket (http.client would import ssl and email,
+a third of the start-up), and what only errors need is imported when one happens. Started with
+_LAMB_DEFER=1 it is a spare: it imports what it needs, then waits for one JSON line on stdin
+(the working directory and environment of new code) before it imports the handler, so a
+reload takes over an interpreter that has already started."""
+
 import importlib
 import json
 import logging
@@ -11,7 +15,6 @@ import os
 import socket
 import sys
 import time
-import traceback
 
 API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 HANDLER = os.environ.get("_HANDLER", "")
@@ -29,29 +32,71 @@ class Fault(Exception):
         self.trace = trace or []
 
 
+class _Response:
+    """The status and headers of one answer from the Runtime API."""
+
+    def __init__(self, status, headers):
+        self.status = status
+        self.headers = headers
+
+    def getheader(self, name):
+        return self.headers.get(name.lower())
+
+
 _conn = None
 
 
 def _connect():
     global _conn
     host, _, port = API.partition(":")
-    _conn = http.client.HTTPConnection(host, int(port or 80))
-    _conn.connect()
-    _conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = socket.create_connection((host, int(port or 80)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _conn = (sock, sock.makefile("rb"))
+
+
+def _read_answer(reader):
+    line = reader.readline()
+    if not line:
+        raise OSError("the Runtime API closed the connection")
+    status = int(line.split(None, 2)[1])
+    headers = {}
+    while True:
+        line = reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        parts = []
+        while True:
+            size = int(reader.readline().split(b";")[0], 16)
+            if size == 0:
+                reader.readline()
+                break
+            parts.append(reader.read(size))
+            reader.readline()
+        body = b"".join(parts)
+    else:
+        body = reader.read(int(headers.get("content-length", "0")))
+    return _Response(status, headers), body
 
 
 def _request(method, path, body=None, headers=None):
     global _conn
+    body = body or b""
+    head = ["%s %s%s HTTP/1.1" % (method, PREFIX, path), "Host: " + API, "Content-Length: %d" % len(body)]
+    head.extend("%s: %s" % kv for kv in (headers or {}).items())
+    data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
     for attempt in (0, 1):
         try:
             if _conn is None:
                 _connect()
-            _conn.request(method, PREFIX + path, body=body, headers=headers or {})
-            resp = _conn.getresponse()
-            return resp, resp.read()
-        except (http.client.HTTPException, OSError):
+            _conn[0].sendall(data)
+            return _read_answer(_conn[1])
+        except (OSError, ValueError, IndexError):
             if _conn is not None:
-                _conn.close()
+                _conn[1].close()
+                _conn[0].close()
             _conn = None
             if attempt:
                 raise
@@ -150,6 +195,8 @@ def _setup_logging():
 
 
 def _user_frames(tb):
+    import traceback
+
     frames = traceback.extract_tb(tb)
     while frames and os.path.abspath(frames[0].filename) == THIS_FILE:
         frames.pop(0)
@@ -196,6 +243,8 @@ def _log_error(doc):
 
 
 def _default(o):
+    import decimal
+
     if isinstance(o, decimal.Decimal):
         return int(o) if o == o.to_integral_value() else float(o)
     raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
@@ -210,8 +259,30 @@ def _marshal(result):
         raise Fault("Runtime.MarshalError", "Unable to marshal response: %s" % e)
 
 
+def _take_over():
+    """A spare's activation: the new code's directory and environment, then its PYTHONPATH in
+    place of the one this interpreter started with."""
+    global HANDLER
+    line = sys.stdin.readline()
+    if not line:
+        sys.exit(0)
+    order = json.loads(line)
+    old = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.chdir(order["cwd"])
+    os.environ.clear()
+    os.environ.update(order["env"])
+    new = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    at = next((i for i, p in enumerate(sys.path) if p in old), 1)
+    sys.path[:] = [p for p in sys.path if p not in old]
+    sys.path[at:at] = new
+    importlib.invalidate_caches()
+    HANDLER = os.environ.get("_HANDLER", "")
+
+
 def main():
     global _request_id
+    if os.environ.pop("_LAMB_DEFER", None) == "1":
+        _take_over()
     _setup_logging()
     try:
         handler = _load_handler()
