@@ -105,12 +105,14 @@ fn go_builds_a_linux_executable_for_each_architecture_the_same_in_two_checkouts(
 }
 
 #[test]
-fn go_compile_errors_and_a_missing_go_mod_name_the_function_and_the_fix() {
+fn go_compile_errors_a_missing_go_mod_and_a_package_in_the_handlers_directory() {
     let p = Project::empty();
     p.write(
         "template.yaml",
-        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {Runtime: provided.al2023, Handler: bootstrap}\nResources:\n  Broken:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n    Properties: {CodeUri: broken}\n  NoMod:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n    Properties: {CodeUri: nomod}\n  Good:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n    Properties: {CodeUri: good}\n",
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function: {Runtime: provided.al2023, Handler: bootstrap}\nResources:\n  Broken:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n    Properties: {CodeUri: broken}\n  NoMod:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n    Properties: {CodeUri: nomod}\n  Good:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n    Properties: {CodeUri: good}\n  InSub:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: mod, Handler: hello, Runtime: go1.x}\n",
     )
+    .write("mod/go.mod", GO_MOD)
+    .write("mod/hello/main.go", GO_MAIN)
     .write("broken/main.go", "package main\n\nfunc main() {\n\tundefinedThing()\n}\n")
     .write("broken/go.mod", GO_MOD)
     .write("nomod/main.go", GO_MAIN)
@@ -124,6 +126,8 @@ fn go_compile_errors_and_a_missing_go_mod_name_the_function_and_the_fix() {
     let nomod = resource(&r, "NoMod")["message"].as_str().unwrap();
     assert!(nomod.contains("nomod/go.mod: missing") && nomod.contains("`go mod init"), "{nomod}");
     assert_eq!(status_of(&r, "Good"), "built");
+    // No Go files at the module's top: SAM builds the Handler's directory.
+    assert_eq!(zip_entries(&artifact_path(&r, "InSub")), [("hello".to_string(), 0o755)]);
 }
 
 #[test]

@@ -13,7 +13,7 @@ pub(super) const INSTALL: &str =
 
 fn mvn(src: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("mvn");
-    cmd.args(["--batch-mode", "--quiet"]).args(args).current_dir(src);
+    cmd.args(["--batch-mode", "--quiet", "-Dstyle.color=never"]).args(args).current_dir(src);
     cmd
 }
 
