@@ -165,7 +165,7 @@ fn unsupported_runtimes_fail_one_by_one_and_the_rest_builds() {
     p.write("template.yaml", &t).write("src/a.py", "");
     let (r, run) = p.build_json(&[]);
     assert_eq!(run.code, 1);
-    for (id, rt) in [("Go", "go1.x"), ("Ruby", "ruby3.3"), ("Dotnet", "dotnet8"), ("Java", "java21")] {
+    for (id, rt) in [("Dotnet", "dotnet8"), ("Java", "java21")] {
         let msg = resource(&r, id)["message"].as_str().unwrap();
         assert!(
             msg.contains(&format!("runtime `{rt}`"))
@@ -174,6 +174,11 @@ fn unsupported_runtimes_fail_one_by_one_and_the_rest_builds() {
             "{msg}"
         );
     }
+    // Go and Ruby have builders (tests/builders.rs): a directory without go.mod is no Go
+    // module, and Ruby without a Gemfile is its sources.
+    let go = resource(&r, "Go")["message"].as_str().unwrap();
+    assert!(go.contains("src/go.mod: missing") && go.contains("go mod init"), "{go}");
+    assert_eq!(status_of(&r, "Ruby"), "built");
     assert_eq!(status_of(&r, "Ok"), "built");
 }
 

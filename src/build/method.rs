@@ -14,6 +14,16 @@ pub enum Method {
     Makefile,
     /// TypeScript/JavaScript bundled with esbuild (`Metadata.BuildProperties`).
     Esbuild { runtime: String },
+    /// `go build` for Linux and the function's architecture (`runtime` is the function's:
+    /// `go1.x`, or a `provided` one with `BuildMethod: go1.x`).
+    Go { runtime: String },
+    /// `cargo lambda build --release` (`BuildMethod: rust-cargolambda`).
+    #[serde(rename = "rust-cargolambda")]
+    CargoLambda,
+    /// Sources plus `bundle install` into `vendor/bundle` when there is a Gemfile.
+    Ruby { runtime: String },
+    /// `mvn clean install` of a project with a pom.xml: classes at the top, jars in `lib/`.
+    Maven { runtime: String },
     /// The directory, packed as is.
     Prebuilt,
     /// A zip file, used as is.
@@ -26,6 +36,9 @@ impl Method {
             Method::Python { runtime } | Method::Nodejs { runtime } => runtime,
             Method::Makefile => "makefile",
             Method::Esbuild { .. } => "esbuild",
+            Method::Go { .. } => "go1.x",
+            Method::CargoLambda => "rust-cargolambda",
+            Method::Ruby { runtime } | Method::Maven { runtime } => runtime,
             Method::Prebuilt => "prebuilt",
             Method::Zip => "zip",
         }
@@ -47,6 +60,26 @@ fn is_python(r: &str) -> bool {
 
 fn is_node(r: &str) -> bool {
     r.starts_with("nodejs")
+}
+
+fn is_ruby(r: &str) -> bool {
+    r.starts_with("ruby")
+}
+
+/// A Java function SAM would build with Maven: a java runtime and a pom.xml in the code.
+fn is_maven(r: &str, code: &Code) -> bool {
+    r.starts_with("java") && matches!(code, Code::Dir(d) if d.join("pom.xml").is_file())
+}
+
+/// A function's compiled-language build: the function's runtime, or the error a layer gets.
+fn function_only(method: &str, runtime: Option<&str>, is_layer: bool) -> Result<String, NotBuilt> {
+    match runtime {
+        _ if is_layer => Err(NotBuilt::Error(format!(
+            "BuildMethod {method} builds a function's executable, not a layer; build the layer with BuildMethod makefile"
+        ))),
+        Some(r) => Ok(r.to_string()),
+        None => Err(NotBuilt::Error(format!("BuildMethod {method} needs a Runtime (e.g. provided.al2023)"))),
+    }
 }
 
 /// Picks the build method for a function (`runtime` given) or a layer (`runtime` None).
@@ -79,6 +112,13 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
             "makefile" => Ok(Method::Makefile),
             m if is_python(m) => Ok(Method::Python { runtime: m.to_string() }),
             m if is_node(m) => Ok(Method::Nodejs { runtime: m.to_string() }),
+            "go1.x" => function_only(m, runtime, is_layer).map(|runtime| Method::Go { runtime }),
+            "rust-cargolambda" => function_only(m, runtime, is_layer).map(|_| Method::CargoLambda),
+            m if is_ruby(m) && !is_layer => Ok(Method::Ruby { runtime: m.to_string() }),
+            m if is_maven(m, &res.code) && !is_layer => Ok(Method::Maven { runtime: m.to_string() }),
+            m if is_ruby(m) => Err(NotBuilt::Error(format!(
+                "BuildMethod {m} for a layer (gems under ruby/gems/) is not one lamb builds; {makefile_hint}"
+            ))),
             "esbuild" => match runtime {
                 Some(r) if is_node(r) && !is_layer => Ok(Method::Esbuild { runtime: r.to_string() }),
                 _ if is_layer => Err(NotBuilt::Error(
@@ -89,7 +129,7 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
                 )),
             },
             other => Err(NotBuilt::Error(format!(
-                "BuildMethod `{other}` is not one lamb can build (python3.x, nodejs*.x, makefile); {makefile_hint}"
+                "BuildMethod `{other}` is not one lamb can build (python3.x, nodejs*.x, esbuild, go1.x, rust-cargolambda, ruby3.x, java* with a pom.xml, makefile); {makefile_hint}"
             ))),
         };
     }
@@ -100,7 +140,13 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
     match runtime {
         Some(r) if is_python(r) => Ok(Method::Python { runtime: r.to_string() }),
         Some(r) if is_node(r) => Ok(Method::Nodejs { runtime: r.to_string() }),
+        Some(r @ "go1.x") => Ok(Method::Go { runtime: r.to_string() }),
+        Some(r) if is_ruby(r) => Ok(Method::Ruby { runtime: r.to_string() }),
+        Some(r) if is_maven(r, &res.code) => Ok(Method::Maven { runtime: r.to_string() }),
         Some(r) if r.starts_with("provided") => Ok(Method::Prebuilt),
+        Some(r) if r.starts_with("java") => Err(NotBuilt::Error(format!(
+            "runtime `{r}` without a pom.xml in the code directory: lamb builds Java with Maven only; {makefile_hint} (e.g. with Gradle), or point CodeUri at a built .jar"
+        ))),
         Some(r) => Err(NotBuilt::Error(format!("runtime `{r}` is not one lamb builds by itself; {makefile_hint}"))),
         None => Err(NotBuilt::Error(format!("no Runtime and no BuildMethod; set Runtime, or {makefile_hint}"))),
     }
@@ -178,6 +224,32 @@ mod tests {
             panic!()
         };
         assert!(msg.contains("set Runtime to nodejs20.x"), "{msg}");
+    }
+
+    #[test]
+    fn go_rust_and_ruby_builders() {
+        let go = Method::Go { runtime: "provided.al2023".into() };
+        assert_eq!(select(&res(dir(), Some("go1.x")), Some("provided.al2023"), false), Ok(go));
+        assert_eq!(select(&res(dir(), None), Some("go1.x"), false), Ok(Method::Go { runtime: "go1.x".into() }));
+        assert_eq!(
+            select(&res(dir(), Some("rust-cargolambda")), Some("provided.al2023"), false),
+            Ok(Method::CargoLambda)
+        );
+        assert_eq!(select(&res(dir(), None), Some("ruby3.3"), false), Ok(Method::Ruby { runtime: "ruby3.3".into() }));
+        assert_eq!(
+            select(&res(dir(), Some("ruby3.2")), Some("ruby3.3"), false),
+            Ok(Method::Ruby { runtime: "ruby3.2".into() })
+        );
+        // A layer has no executable to compile.
+        let Err(NotBuilt::Error(msg)) = select(&res(dir(), Some("go1.x")), None, true) else { panic!() };
+        assert!(msg.contains("not a layer") && msg.contains("makefile"), "{msg}");
+        let Err(NotBuilt::Error(msg)) = select(&res(dir(), Some("rust-cargolambda")), None, false) else { panic!() };
+        assert!(msg.contains("needs a Runtime"), "{msg}");
+        // Java is built with Maven when there is a pom.xml.
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("pom.xml"), "<project/>").unwrap();
+        let maven = Method::Maven { runtime: "java21".into() };
+        assert_eq!(select(&res(Code::Dir(d.path().to_path_buf()), None), Some("java21"), false), Ok(maven));
     }
 
     #[test]

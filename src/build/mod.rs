@@ -2,11 +2,15 @@
 //! fingerprint, produce its files (copying sources, installing dependencies, or running make)
 //! and pack them into a deterministic zip in the artifact store.
 
+mod cargo_lambda;
 pub mod deps;
 mod esbuild;
+mod go;
+mod maven;
 pub mod method;
 mod node;
 mod python;
+mod ruby;
 pub mod store;
 pub mod tools;
 
@@ -97,6 +101,8 @@ pub struct Target {
     pub arch: Arch,
     pub method: Method,
     pub properties: Value,
+    /// A function's Handler: the executable a `go1.x` function's build is named after.
+    pub handler: Option<String>,
     /// A custom runtime's code packed as is: Lambda runs its `bootstrap`, so one must be
     /// there, executable (unless a layer may bring it).
     pub needs_bootstrap: bool,
@@ -127,6 +133,7 @@ impl Target {
             arch: res.architecture,
             method,
             properties: res.build.properties.clone(),
+            handler: None,
             needs_bootstrap,
             skip_dirs: Vec::new(),
         })
@@ -138,6 +145,7 @@ impl Target {
         let mut t = Target::of(unit)?;
         if !unit.is_layer {
             t.skip_dirs = project.layer_dirs_under(&unit.res.id, &t.source);
+            t.handler = project.function(&unit.res.id).and_then(|f| f.handler.clone());
         }
         Ok(t)
     }
@@ -151,17 +159,24 @@ impl Target {
             }
             // Dependencies come from the install, never from the source tree.
             Method::Nodejs { .. } | Method::Esbuild { .. } => (true, &["node_modules"]),
-            Method::Makefile => (true, &[]),
+            Method::Makefile | Method::Go { .. } => (true, &[]),
+            // Build output: cargo lambda builds in the source tree; a Maven build in the tree
+            // would leave one behind.
+            Method::CargoLambda | Method::Maven { .. } => (true, &["target"]),
+            // Gems come from the install; a local bundler config would point it elsewhere.
+            Method::Ruby { .. } => (true, &[".bundle"]),
             // A prebuilt directory is the artifact: its files are packed even if gitignored
             // (build outputs usually are).
             Method::Prebuilt | Method::Zip => (false, &[]),
         };
+        // A local `bundle install --path vendor/bundle`: the host's gems, not the build's.
+        let gems = matches!(self.method, Method::Ruby { .. }).then(|| "vendor/bundle".to_string());
         WalkOptions {
             project_root: project_root.to_path_buf(),
             gitignore,
             extra_excludes: extra.iter().map(|s| s.to_string()).collect(),
             follow_external_symlinks,
-            skip_dirs: self.skip_dirs.clone(),
+            skip_dirs: self.skip_dirs.iter().cloned().chain(gems).collect(),
         }
     }
 }
@@ -191,7 +206,8 @@ pub struct Prepared {
 
     /// Dependencies to include; their key covers manifests and local packages outside the tree.
     pub deps: Option<DepsPlan>,
-    /// The build tool's path and version when it decides the artifact (esbuild).
+    /// The build tool's path and version when it decides the artifact (esbuild, go,
+    /// cargo-lambda, ruby).
     pub tool: Option<(PathBuf, String)>,
     /// The cache key: the tree plus every build setting that changes the artifact.
     pub key: String,
@@ -293,6 +309,13 @@ impl Builder {
         };
         let tool = match &target.method {
             Method::Esbuild { .. } => Some(esbuild::locate(&target.source, &self.project_root)?),
+            Method::Go { .. } => {
+                go::check_module(&target, &files)?;
+                Some(go::locate()?)
+            }
+            Method::CargoLambda => Some(cargo_lambda::locate()?),
+            // Without a Gemfile the sources are the artifact: no Ruby needed.
+            Method::Ruby { .. } if files.iter().any(|f| f.rel == "Gemfile") => Some(ruby::locate()?),
             _ => None,
         };
         let key = build_key(&target, &tree, deps.as_ref().map(DepsPlan::key), tool.as_ref().map(|(_, v)| v.as_str()));
@@ -340,6 +363,14 @@ impl Builder {
             }
             Method::Makefile => return self.make(p),
             Method::Esbuild { .. } => return self.esbuild(p, force),
+            Method::Go { runtime } => return go::build(self, p, runtime),
+            Method::CargoLambda => return cargo_lambda::build(self, p),
+            Method::Maven { .. } => return maven::build(self, p),
+            Method::Ruby { runtime } => {
+                if let Some((_, host_abi)) = &p.tool {
+                    return ruby::build(self, p, runtime, host_abi);
+                }
+            }
         }
         for (f, h) in p.files.iter().zip(&p.hashes) {
             let rel = format!("{source_prefix}{}", f.rel);
@@ -448,7 +479,7 @@ impl Builder {
 /// packing it would deploy a function that cannot start.
 fn check_bootstrap(t: &Target, files: &[FileEntry]) -> Result<(), BuildError> {
     let how = format!(
-        "build it first (e.g. `cargo lambda build`, `GOOS=linux go build -o bootstrap`), or add `Metadata: {{BuildMethod: makefile}}` to `{}` with a `build-{}` target that puts `bootstrap` in $ARTIFACTS_DIR",
+        "let lamb build it: `Metadata: {{BuildMethod: rust-cargolambda}}` (runs `cargo lambda build`) or `{{BuildMethod: go1.x}}` on `{}`; or build it first; or add `Metadata: {{BuildMethod: makefile}}` with a `build-{}` target that puts `bootstrap` in $ARTIFACTS_DIR",
         t.logical_id, t.logical_id
     );
     match files.iter().find(|f| f.rel == "bootstrap") {
@@ -480,6 +511,8 @@ fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>, tool: Option<&str>
         "properties": t.properties.canonical_json(),
         // Make targets are per logical id, so two functions sharing a directory differ.
         "make_target": (t.method == Method::Makefile).then_some(&t.logical_id),
+        // A go1.x function's executable is named after its Handler.
+        "handler": matches!(t.method, Method::Go { .. }).then_some(&t.handler),
         "deps": deps,
         "tool": tool,
     });

@@ -19,14 +19,35 @@ pub fn run(cmd: &mut Command, tool: &str, install: &str) -> Result<String, Build
             BuildError::Io { what: format!("cannot run `{shown}`"), source: e }
         }
     })?;
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    let mut text = strip_ansi(&String::from_utf8_lossy(&out.stdout));
+    text.push_str(&strip_ansi(&String::from_utf8_lossy(&out.stderr)));
     if !out.status.success() {
         let status = out.status.code().map_or_else(|| "killed by a signal".to_string(), |c| format!("exit code {c}"));
         let run = ToolRun { command: shown, status, output: tail(&text, TAIL_LINES) };
         return Err(BuildError::ToolFailed { run: Box::new(run), fix: None });
     }
     Ok(text)
+}
+
+/// Drops terminal colour codes (`ESC [ ... m` and other CSI sequences), which some tools
+/// (Maven 3.8, cargo) print even when their output is a pipe.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, up to the final byte (`@` to `~`).
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn display(cmd: &Command) -> String {
@@ -60,6 +81,12 @@ mod tests {
         assert!(msg.contains("exit code 3") && msg.contains("boom") && msg.contains("line50"), "{msg}");
         // The first lines (often the cause) and the last ones (the final error), not the middle.
         assert!(msg.contains("line1\n") && !msg.contains("line15\n") && msg.contains("lines left out"), "{msg}");
+    }
+
+    #[test]
+    fn colour_codes_are_dropped_from_tool_output() {
+        assert_eq!(strip_ansi("\u{1b}[0m[ERROR] boom\u{1b}[0m\u{1b}[1;31mred\u{1b}[0m"), "[ERROR] boomred");
+        assert_eq!(strip_ansi("plain [text]"), "plain [text]");
     }
 
     #[test]
