@@ -56,7 +56,7 @@ fn code(project: &Project, c: &Code) -> String {
     };
     match c {
         Code::Dir(p) => format!("{}/", rel(p)),
-        Code::Zip(p) => rel(p),
+        Code::Zip(p) | Code::File(p) => rel(p),
         Code::S3(uri) => uri.clone(),
         Code::Inline => "inline".into(),
         Code::Image => "image".into(),
@@ -94,8 +94,13 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
         .functions
         .iter()
         .map(|f| {
-            let unit =
-                Unit { res: &f.res, runtime: f.runtime.as_deref(), is_layer: false, has_layers: !f.layers.is_empty() };
+            let unit = Unit {
+                res: &f.res,
+                runtime: f.runtime.as_deref(),
+                handler: f.handler.as_deref(),
+                is_layer: false,
+                has_layers: !f.layers.is_empty(),
+            };
             let mut e = entry(project, unit);
             e.handler = f.handler.as_deref();
             e.environment = f.environment.keys().map(String::as_str).collect();
@@ -114,7 +119,7 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
     let layers: Vec<Entry> = project
         .layers
         .iter()
-        .map(|l| entry(project, Unit { res: &l.res, runtime: None, is_layer: true, has_layers: false }))
+        .map(|l| entry(project, Unit { res: &l.res, runtime: None, handler: None, is_layer: true, has_layers: false }))
         .collect();
     let root = project.root_stack();
     let mut problems: Vec<String> = functions

@@ -135,7 +135,7 @@ impl Index {
                     }
                     dirs.push((d.clone(), r.id.clone(), leaves));
                 }
-                Code::Zip(z) => files.entry(z.clone()).or_default().push(Target::Unit(r.id.clone())),
+                Code::Zip(z) | Code::File(z) => files.entry(z.clone()).or_default().push(Target::Unit(r.id.clone())),
                 _ => {}
             }
         }
@@ -406,6 +406,30 @@ mod tests {
                 Target::Infra => "<infra>".into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn code_at_the_project_root_and_a_lone_file_code_uri() {
+        let (_d, p) = project(&[
+            (
+                "template.yaml",
+                "Transform: AWS::Serverless-2016-10-31\nResources:\n  Root:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: app.h, Runtime: python3.12}\n  One:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/function.js, Handler: function.h, Runtime: nodejs20.x}\n",
+            ),
+            ("app.py", ""),
+            ("src/function.js", ""),
+            ("src/other.js", ""),
+        ]);
+        let root = p.root.clone();
+        let idx = Index::new(&p, &Default::default(), &[], &[]);
+        // The template is infrastructure only, though it sits in Root's code directory.
+        assert_eq!(units(&idx.classify(&root.join("template.yaml"))), ["<infra>"]);
+        // lamb's own state and SAM's build directory are never a change to Root.
+        assert!(idx.classify(&root.join(".lamb/stacks/x.json")).is_empty());
+        assert!(idx.classify(&root.join(".aws-sam/build/Root/app.py")).is_empty());
+        assert_eq!(units(&idx.classify(&root.join("app.py"))), ["Root"]);
+        // SAM packs the whole directory: a file under src/ is Root's code too.
+        assert_eq!(units(&idx.classify(&root.join("src/function.js"))), ["One", "Root"]);
+        assert_eq!(units(&idx.classify(&root.join("src/other.js"))), ["Root"]);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum Method {
     Prebuilt,
     /// A zip file, used as is.
     Zip,
+    /// One file (`CodeUri: src/function.js`), packed alone at the zip's root.
+    File,
 }
 
 impl Method {
@@ -28,6 +30,7 @@ impl Method {
             Method::Esbuild { .. } => "esbuild",
             Method::Prebuilt => "prebuilt",
             Method::Zip => "zip",
+            Method::File => "file",
         }
     }
 }
@@ -65,6 +68,8 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
         }
         Code::Invalid(msg) => return Err(NotBuilt::Error(msg.clone())),
         Code::Zip(_) => return Ok(Method::Zip),
+        // There is nothing to install or bundle next to a lone file: SAM zips it as it is.
+        Code::File(_) => return Ok(Method::File),
         Code::Dir(_) => {}
     }
     if res.build.skip_build {

@@ -3,6 +3,7 @@
 //! CloudFormation (`AWS::Lambda::*`) templates end up in the same model, and nested stacks with a
 //! local template are loaded into it with their functions' ids prefixed by the stack's path.
 
+mod duplicates;
 pub mod globals;
 pub mod intrinsics;
 mod load;
@@ -64,6 +65,9 @@ pub enum Code {
     Dir(PathBuf),
     /// A local, already packed zip file, used as is.
     Zip(PathBuf),
+    /// A single local file that is not a zip (`CodeUri: src/function.js`): packed alone, at
+    /// the zip's root, as `sam deploy` does for a function or layer.
+    File(PathBuf),
     /// Code already in S3: nothing to build.
     S3(String),
     /// `InlineCode` / `Code.ZipFile`: lives in the template.
@@ -191,6 +195,8 @@ pub struct Unit<'a> {
     pub res: &'a CodeResource,
     /// A function's Runtime; layers are built by their BuildMethod.
     pub runtime: Option<&'a str>,
+    /// A function's Handler (esbuild takes its entry from it when told no EntryPoints).
+    pub handler: Option<&'a str>,
     pub is_layer: bool,
     /// A function with layers: one of them may bring its custom runtime's `bootstrap`.
     pub has_layers: bool,
@@ -316,12 +322,14 @@ impl Project {
         let functions = self.functions.iter().map(|f| Unit {
             res: &f.res,
             runtime: f.runtime.as_deref(),
+            handler: f.handler.as_deref(),
             is_layer: false,
             has_layers: !f.layers.is_empty(),
         });
         functions.chain(self.layers.iter().map(|l| Unit {
             res: &l.res,
             runtime: None,
+            handler: None,
             is_layer: true,
             has_layers: false,
         }))
@@ -352,6 +360,22 @@ impl Project {
             })
             .filter(|rel| !rel.as_os_str().is_empty())
             .filter_map(|rel| rel.to_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The templates and definition files lying inside `dir` (code rooted at the project
+    /// directory, as with no CodeUri), relative to it. They are the stack's, packaged on their
+    /// own: left out of the code, a template edit is an infrastructure change only, not also a
+    /// code change of every function rooted next to it. Everything else in the directory is
+    /// packed, as SAM packs the whole directory (other functions' code included: SAM's
+    /// `CodeUri: .` zips it all, and a function may import from a sibling directory).
+    pub fn infra_files_under(&self, dir: &Path) -> Vec<String> {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let files = self.stacks.iter().map(|s| &s.file.path).chain(self.definitions.iter().map(|d| &d.path));
+        files
+            .filter_map(|f| f.canonicalize().ok())
+            .filter_map(|f| f.strip_prefix(&dir).ok().and_then(|r| r.to_str()).map(str::to_string))
+            .filter(|rel| !rel.is_empty())
             .collect()
     }
 

@@ -161,9 +161,12 @@ impl ResourceCtx<'_> {
             {
                 Code::Zip(path)
             }
-            Ok(_) => Code::Invalid(format!(
-                "{key} `{raw}` is a file, not a directory; point {key} at the directory holding the code (or at a .zip or .jar)"
+            // A trailing slash says a directory was meant (and the OS agrees: `file/` is no file).
+            Ok(_) if raw.ends_with('/') => Code::Invalid(format!(
+                "{key} `{raw}` is a file, not a directory; point {key} at the directory holding the code, or drop the trailing `/` to pack that one file"
             )),
+            // SAM's packager copies a lone file into an empty directory and zips that.
+            Ok((path, _)) => Code::File(path),
         }
     }
 
@@ -233,9 +236,8 @@ impl ResourceCtx<'_> {
                 (Some(_), None) => Code::Inline,
                 (Some(_), Some(_)) => Code::Invalid("both InlineCode and CodeUri are set; keep one".into()),
                 (None, Some(code)) => code,
-                (None, None) => Code::Invalid(
-                    "no CodeUri; set CodeUri to the directory holding the function's code (or use InlineCode)".into(),
-                ),
+                // SAM's default (samcli `DEFAULT_CODEURI = "."`): the template's directory.
+                (None, None) => self.local_code("CodeUri", "."),
             }
         } else {
             match props.get("Code") {
@@ -249,7 +251,7 @@ impl ResourceCtx<'_> {
         };
 
         let is_zip = !matches!(code, Code::Image);
-        if is_zip && matches!(code, Code::Dir(_) | Code::Zip(_)) {
+        if is_zip && matches!(code, Code::Dir(_) | Code::Zip(_) | Code::File(_)) {
             let provided = runtime.as_deref().is_some_and(|r| r.starts_with("provided"));
             if runtime.is_none() && build.method.is_none() {
                 problems.add("no Runtime; set Runtime (e.g. python3.12, nodejs20.x, provided.al2023)".into());
