@@ -47,6 +47,7 @@ struct Summary<'a> {
     layers: Vec<Entry<'a>>,
     nested: Vec<serde_json::Value>,
     notes: Vec<String>,
+    warnings: Vec<String>,
     valid: bool,
 }
 
@@ -127,9 +128,8 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
         .chain(&layers)
         .filter_map(|e| e.problem.as_ref().map(|p| format!("{}: resource `{}`: {p}", e.location, e.id)))
         .collect();
-    if let Err(e) = project.check_parameters() {
-        problems.push(e.to_string());
-    }
+    // A parameter a code path needs is that resource's problem; the others only a deploy needs.
+    let warnings: Vec<String> = project.parameter_warning().into_iter().collect();
     let summary = Summary {
         template: root.file.path.display().to_string(),
         sam: root.sam,
@@ -149,6 +149,7 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
             .collect(),
         notes: project.notes.iter().map(ToString::to_string).collect(),
         valid: problems.is_empty(),
+        warnings,
         functions,
         layers,
     };
@@ -194,6 +195,9 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
             }
             for n in &summary.notes {
                 emit(&format!("note: {n}"));
+            }
+            for w in &summary.warnings {
+                emit(&format!("warning: {w}"));
             }
         }
     }

@@ -423,6 +423,31 @@ impl Project {
         Err(ProjectError::Invalid { problems })
     }
 
+    /// Parameters without a value that no code path uses (those that one does make that
+    /// resource's problem): a build and `validate` go on, and this says once how to give them
+    /// before a deploy, which needs them all.
+    pub fn parameter_warning(&self) -> Option<String> {
+        let used = |name: &str| {
+            let needle = format!("parameter `{name}` has no value");
+            self.code_resources().any(|r| r.problem.as_deref().is_some_and(|p| p.contains(&needle)))
+        };
+        let names: Vec<&str> = self
+            .missing_parameters
+            .iter()
+            .filter(|(stack, name)| stack.is_empty() && !used(name))
+            .map(|(_, n)| n.as_str())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        let pairs: Vec<String> = names.iter().map(|p| format!("{p}=...")).collect();
+        Some(format!(
+            "parameters without a value: {}; a build does not need them, a deploy does: pass --parameter-overrides {} or set parameter_overrides in samconfig.toml",
+            names.join(", "),
+            pairs.join(" ")
+        ))
+    }
+
     /// Resolves a user-given id: a full id, or a logical id that is unique across stacks.
     pub fn resolve_id(&self, wanted: &str) -> Result<String, String> {
         let all: Vec<&CodeResource> = self.code_resources().collect();
