@@ -501,9 +501,8 @@ fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>, tool: Option<&str>
         "deps": deps,
         "tool": tool,
         // Without EntryPoints, the Handler picks what esbuild bundles.
-        "entry_handler": matches!(t.method, Method::Esbuild { .. })
-            .then(|| t.handler.as_deref())
-            .filter(|_| !esbuild::has_entry_points(&t.properties)),
+        "entry_handler": (matches!(t.method, Method::Esbuild { .. }) && !esbuild::has_entry_points(&t.properties))
+            .then_some(t.handler.as_deref()),
     });
     let mut h = Sha256::new();
     h.update(settings.to_string().as_bytes());
