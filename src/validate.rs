@@ -123,7 +123,7 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
         .map(|l| entry(project, Unit { res: &l.res, runtime: None, handler: None, is_layer: true, has_layers: false }))
         .collect();
     let root = project.root_stack();
-    let mut problems: Vec<String> = functions
+    let problems: Vec<String> = functions
         .iter()
         .chain(&layers)
         .filter_map(|e| e.problem.as_ref().map(|p| format!("{}: resource `{}`: {p}", e.location, e.id)))

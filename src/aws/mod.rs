@@ -271,7 +271,7 @@ fn credential_source(profile: Option<&str>) -> String {
 }
 
 /// The raw HTTP answer behind a service error, read when it carries no AWS error.
-pub trait RawAnswer {
+pub trait RawAnswer: std::fmt::Debug {
     fn status(&self) -> u16;
     fn body(&self) -> &[u8];
 }

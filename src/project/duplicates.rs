@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 
-use unsafe_libyaml_norway as sys;
+use unsafe_libyaml_norway as unsafe_yaml;
 
 /// A key written twice in one map: the 1-based lines of the earlier and the later one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,44 +44,46 @@ pub fn find(text: &str) -> Vec<Duplicate> {
     let mut out = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     // Boxed: libyaml's parser must not move once initialised.
-    let mut boxed: Box<MaybeUninit<sys::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
+    let mut boxed: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
     let parser = boxed.as_mut_ptr();
     // SAFETY: the parser is initialised before use and deleted once; it reads `text`, which
     // outlives it; each event is read only between a successful parse and its deletion.
     unsafe {
-        if sys::yaml_parser_initialize(parser).fail {
+        if unsafe_yaml::yaml_parser_initialize(parser).fail {
             return out;
         }
-        sys::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        unsafe_yaml::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
         loop {
-            let mut event = MaybeUninit::<sys::yaml_event_t>::uninit();
+            let mut event = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
             let event = event.as_mut_ptr();
-            if sys::yaml_parser_parse(parser, event).fail {
+            if unsafe_yaml::yaml_parser_parse(parser, event).fail {
                 break;
             }
             let line = (*event).start_mark.line as usize + 1;
             let kind = (*event).type_;
             match kind {
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_yaml::YAML_SCALAR_EVENT => {
                     let s = (*event).data.scalar;
                     let bytes = std::slice::from_raw_parts(s.value, s.length as usize);
                     node(&mut stack, Some((String::from_utf8_lossy(bytes).into_owned(), line)), &mut out);
                 }
-                sys::YAML_ALIAS_EVENT => node(&mut stack, None, &mut out),
-                sys::YAML_MAPPING_START_EVENT => stack.push(Frame::Map { keys: HashMap::new(), want_key: true }),
-                sys::YAML_SEQUENCE_START_EVENT => stack.push(Frame::Seq),
-                sys::YAML_MAPPING_END_EVENT | sys::YAML_SEQUENCE_END_EVENT => {
+                unsafe_yaml::YAML_ALIAS_EVENT => node(&mut stack, None, &mut out),
+                unsafe_yaml::YAML_MAPPING_START_EVENT => {
+                    stack.push(Frame::Map { keys: HashMap::new(), want_key: true })
+                }
+                unsafe_yaml::YAML_SEQUENCE_START_EVENT => stack.push(Frame::Seq),
+                unsafe_yaml::YAML_MAPPING_END_EVENT | unsafe_yaml::YAML_SEQUENCE_END_EVENT => {
                     stack.pop();
                     node(&mut stack, None, &mut out);
                 }
                 _ => {}
             }
-            sys::yaml_event_delete(event);
-            if kind == sys::YAML_STREAM_END_EVENT {
+            unsafe_yaml::yaml_event_delete(event);
+            if kind == unsafe_yaml::YAML_STREAM_END_EVENT {
                 break;
             }
         }
-        sys::yaml_parser_delete(parser);
+        unsafe_yaml::yaml_parser_delete(parser);
     }
     out
 }
