@@ -34,6 +34,9 @@ struct Entry<'a> {
     skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<String>,
+    /// Code a build step lamb does not run makes, not made yet: a warning here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_built_yet: Option<String>,
     location: String,
 }
 
@@ -57,7 +60,7 @@ fn code(project: &Project, c: &Code) -> String {
     };
     match c {
         Code::Dir(p) => format!("{}/", rel(p)),
-        Code::Zip(p) | Code::File(p) => rel(p),
+        Code::Zip(p) | Code::File(p) | Code::Unbuilt { path: p, .. } => rel(p),
         Code::S3(uri) => uri.clone(),
         Code::Inline => "inline".into(),
         Code::Image => "image".into(),
@@ -72,6 +75,12 @@ fn entry<'a>(project: &Project, unit: Unit<'a>) -> Entry<'a> {
         Err(NotBuilt::Skip(why)) => (None, Some(why), None),
         Err(NotBuilt::Error(why)) => (None, None, Some(why)),
     };
+    // Only when it is the resource's one problem: anything else wrong with it still fails.
+    let not_built_yet = match &res.code {
+        Code::Unbuilt { why, .. } if problem.as_ref() == Some(why) => problem.clone(),
+        _ => None,
+    };
+    let problem = if not_built_yet.is_some() { None } else { problem };
     Entry {
         id: &res.id,
         kind: if is_layer { "layer" } else { "function" },
@@ -86,6 +95,7 @@ fn entry<'a>(project: &Project, unit: Unit<'a>) -> Entry<'a> {
         environment: Vec::new(),
         skipped,
         problem,
+        not_built_yet,
         location: res.location(),
     }
 }
@@ -129,7 +139,13 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
         .filter_map(|e| e.problem.as_ref().map(|p| format!("{}: resource `{}`: {p}", e.location, e.id)))
         .collect();
     // A parameter a code path needs is that resource's problem; the others only a deploy needs.
-    let warnings: Vec<String> = project.parameter_warning().into_iter().collect();
+    let mut warnings: Vec<String> = project.parameter_warning().into_iter().collect();
+    // Build, sync and deploy need that code; validate only checks the template.
+    warnings.extend(functions.iter().chain(&layers).filter_map(|e| {
+        e.not_built_yet
+            .as_ref()
+            .map(|w| format!("{}: resource `{}`: {w}; build, sync and deploy need it", e.location, e.id))
+    }));
     let summary = Summary {
         template: root.file.path.display().to_string(),
         sam: root.sam,
@@ -173,6 +189,7 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
                     .build
                     .clone()
                     .or_else(|| e.skipped.as_ref().map(|_| "not built".to_string()))
+                    .or_else(|| e.not_built_yet.as_ref().map(|_| "not built yet".to_string()))
                     .unwrap_or_else(|| "INVALID".into());
                 emit(&format!(
                     "  {:<8} {:<width$}  {:<16} {:<7} {:<24} {}",

@@ -170,6 +170,42 @@ fn a_code_uri_that_is_one_file_is_packed_alone_at_the_zip_root() {
 }
 
 #[test]
+fn code_a_build_step_makes_is_a_warning_in_validate_and_an_error_where_it_is_needed() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Java:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: target/app.jar, Handler: a.App::handle, Runtime: java21}\n  Web:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: web/dist/, Handler: index.handler, Runtime: nodejs20.x}\n  Typo:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: srcc, Handler: index.handler, Runtime: nodejs20.x}\n",
+    )
+    .write("pom.xml", "<project/>\n")
+    .write("web/package.json", "{\"scripts\": {\"build\": \"tsc\"}}\n");
+    let run = p.lamb(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let java = "resource `Java`: CodeUri `target/app.jar` is not built yet: run `mvn package` first";
+    let web = "resource `Web`: CodeUri `web/dist/` is not built yet: run `npm run build` in `web/` first";
+    let warned = |what: &str| run.stdout.lines().any(|l| l.starts_with("warning: ") && l.contains(what));
+    assert!(warned(&format!("template.yaml:3: {java}")), "{}", run.all());
+    assert!(warned(web), "{}", run.all());
+    // Only the path no step makes fails validate.
+    assert!(run.stderr.contains("resource `Typo`: CodeUri `srcc` does not exist"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Java") && !run.stderr.contains("Web"), "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&p.lamb(&["validate", "-o", "json"]).stdout).unwrap();
+    assert_eq!(v["functions"][0]["code"], "target/app.jar");
+    assert!(v["functions"][0]["problem"].is_null() && v["functions"][0]["not_built_yet"].is_string(), "{v}");
+
+    // A build needs the code: it fails naming the step, until the step has run.
+    let (r, run) = p.build_json(&["-r", "Java", "-r", "Web"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    for id in ["Java", "Web"] {
+        assert_eq!(status_of(&r, id), "failed", "{id}");
+    }
+    assert!(resource(&r, "Java")["message"].as_str().unwrap().contains("run `mvn package` first"), "{r}");
+    p.write("web/dist/index.js", "exports.handler = async () => 1;\n");
+    let (r, run) = p.build_json(&["-r", "Web"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(zip_names(&artifact_path(&r, "Web")), ["index.js"]);
+}
+
+#[test]
 fn prebuilt_layer_zips_and_makefile_layers() {
     let p = Project::empty();
     let z = make_wheel(&p.path().join("dist"), "pkg", "1.0");

@@ -67,6 +67,7 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
             ));
         }
         Code::Invalid(msg) => return Err(NotBuilt::Error(msg.clone())),
+        Code::Unbuilt { why, .. } => return Err(NotBuilt::Error(why.clone())),
         Code::Zip(_) => return Ok(Method::Zip),
         // There is nothing to install or bundle next to a lone file: SAM zips it as it is.
         Code::File(_) => return Ok(Method::File),

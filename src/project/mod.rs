@@ -11,6 +11,7 @@ pub mod params;
 pub mod refs;
 mod resource;
 pub mod template;
+mod unbuilt;
 pub mod value;
 
 use std::fmt;
@@ -74,6 +75,10 @@ pub enum Code {
     Inline,
     /// `PackageType: Image`.
     Image,
+    /// A local path that a build step lamb does not run makes (`target/app.jar`, `dist/`),
+    /// not made yet: a warning in `validate`, an error where the code is needed. `why` names
+    /// the path and the step.
+    Unbuilt { path: PathBuf, why: String },
     /// The code location is wrong; the message says how to fix it.
     Invalid(String),
 }

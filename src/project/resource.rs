@@ -153,7 +153,16 @@ impl ResourceCtx<'_> {
             return Code::S3(raw.to_string());
         }
         match self.resolve_local(key, raw) {
-            Err(msg) => Code::Invalid(msg),
+            Err(msg) => {
+                let path = normalize(&self.dir.join(raw));
+                match super::unbuilt::step_making(self.dir, raw) {
+                    Some(step) if path.starts_with(self.root) && !path.exists() => Code::Unbuilt {
+                        why: format!("{key} `{raw}` is not built yet: run {step} first, which makes it"),
+                        path,
+                    },
+                    _ => Code::Invalid(msg),
+                }
+            }
             Ok((path, m)) if m.is_dir() => Code::Dir(path),
             // A jar is a zip, and Lambda takes one as a Java function's code, as SAM does.
             Ok((path, _))
@@ -251,7 +260,7 @@ impl ResourceCtx<'_> {
         };
 
         let is_zip = !matches!(code, Code::Image);
-        if is_zip && matches!(code, Code::Dir(_) | Code::Zip(_) | Code::File(_)) {
+        if is_zip && matches!(code, Code::Dir(_) | Code::Zip(_) | Code::File(_) | Code::Unbuilt { .. }) {
             let provided = runtime.as_deref().is_some_and(|r| r.starts_with("provided"));
             if runtime.is_none() && build.method.is_none() {
                 problems.add("no Runtime; set Runtime (e.g. python3.12, nodejs20.x, provided.al2023)".into());
