@@ -86,7 +86,8 @@ pub struct WalkOptions {
     pub extra_excludes: Vec<String>,
     /// Pack the contents of symlinks that point outside the project.
     pub follow_external_symlinks: bool,
-    /// Directories (relative to the walked one, `/`-separated) left out: another resource's code.
+    /// Paths (relative to the walked one, `/`-separated) left out: another resource's code
+    /// (a directory), or the template a function rooted at the project directory sits next to.
     pub skip_dirs: Vec<String>,
 }
 
@@ -312,8 +313,12 @@ impl Walker<'_> {
                     }
                 }
             } else if meta.is_file() && !self.ignored(&path, false) {
+                let child_rel = child_rel(rel, &path)?;
+                if self.opts.skip_dirs.contains(&child_rel) {
+                    continue;
+                }
                 self.out.push(FileEntry {
-                    rel: child_rel(rel, &path)?,
+                    rel: child_rel,
                     exec: meta.permissions().mode() & 0o111 != 0,
                     size: meta.len(),
                     abs: path,
@@ -387,6 +392,18 @@ fn child_rel(parent_rel: &str, path: &Path) -> Result<String, FingerprintError> 
         return Err(FingerprintError::NonUtf8Name { path: path.to_path_buf() });
     };
     Ok(if parent_rel.is_empty() { name.to_string() } else { format!("{parent_rel}/{name}") })
+}
+
+/// The entry of a lone file (`CodeUri: src/function.js`): named by its file name, as it sits at
+/// the root of its zip.
+pub fn file_entry(path: &Path) -> Result<FileEntry, FingerprintError> {
+    let meta = fs::metadata(path).map_err(|source| unreadable(path, source))?;
+    Ok(FileEntry {
+        rel: child_rel("", path)?,
+        abs: path.to_path_buf(),
+        exec: meta.permissions().mode() & 0o111 != 0,
+        size: meta.len(),
+    })
 }
 
 /// SHA-256 of a file's contents.

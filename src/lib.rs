@@ -232,6 +232,9 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Build(args) => json_errors(args.output, || {
             let project = load_project(&args.project, "build")?;
+            if let Some(w) = project.parameter_warning() {
+                tracing::warn!("{w}");
+            }
             let ids = args
                 .resource_ids
                 .iter()

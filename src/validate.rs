@@ -34,6 +34,9 @@ struct Entry<'a> {
     skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<String>,
+    /// Code a build step lamb does not run makes, not made yet: a warning here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_built_yet: Option<String>,
     location: String,
 }
 
@@ -47,6 +50,7 @@ struct Summary<'a> {
     layers: Vec<Entry<'a>>,
     nested: Vec<serde_json::Value>,
     notes: Vec<String>,
+    warnings: Vec<String>,
     valid: bool,
 }
 
@@ -56,7 +60,7 @@ fn code(project: &Project, c: &Code) -> String {
     };
     match c {
         Code::Dir(p) => format!("{}/", rel(p)),
-        Code::Zip(p) => rel(p),
+        Code::Zip(p) | Code::File(p) | Code::Unbuilt { path: p, .. } => rel(p),
         Code::S3(uri) => uri.clone(),
         Code::Inline => "inline".into(),
         Code::Image => "image".into(),
@@ -71,6 +75,12 @@ fn entry<'a>(project: &Project, unit: Unit<'a>) -> Entry<'a> {
         Err(NotBuilt::Skip(why)) => (None, Some(why), None),
         Err(NotBuilt::Error(why)) => (None, None, Some(why)),
     };
+    // Only when it is the resource's one problem: anything else wrong with it still fails.
+    let not_built_yet = match &res.code {
+        Code::Unbuilt { why, .. } if problem.as_ref() == Some(why) => problem.clone(),
+        _ => None,
+    };
+    let problem = if not_built_yet.is_some() { None } else { problem };
     Entry {
         id: &res.id,
         kind: if is_layer { "layer" } else { "function" },
@@ -85,6 +95,7 @@ fn entry<'a>(project: &Project, unit: Unit<'a>) -> Entry<'a> {
         environment: Vec::new(),
         skipped,
         problem,
+        not_built_yet,
         location: res.location(),
     }
 }
@@ -94,8 +105,13 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
         .functions
         .iter()
         .map(|f| {
-            let unit =
-                Unit { res: &f.res, runtime: f.runtime.as_deref(), is_layer: false, has_layers: !f.layers.is_empty() };
+            let unit = Unit {
+                res: &f.res,
+                runtime: f.runtime.as_deref(),
+                handler: f.handler.as_deref(),
+                is_layer: false,
+                has_layers: !f.layers.is_empty(),
+            };
             let mut e = entry(project, unit);
             e.handler = f.handler.as_deref();
             e.environment = f.environment.keys().map(String::as_str).collect();
@@ -114,17 +130,22 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
     let layers: Vec<Entry> = project
         .layers
         .iter()
-        .map(|l| entry(project, Unit { res: &l.res, runtime: None, is_layer: true, has_layers: false }))
+        .map(|l| entry(project, Unit { res: &l.res, runtime: None, handler: None, is_layer: true, has_layers: false }))
         .collect();
     let root = project.root_stack();
-    let mut problems: Vec<String> = functions
+    let problems: Vec<String> = functions
         .iter()
         .chain(&layers)
         .filter_map(|e| e.problem.as_ref().map(|p| format!("{}: resource `{}`: {p}", e.location, e.id)))
         .collect();
-    if let Err(e) = project.check_parameters() {
-        problems.push(e.to_string());
-    }
+    // A parameter a code path needs is that resource's problem; the others only a deploy needs.
+    let mut warnings: Vec<String> = project.parameter_warning().into_iter().collect();
+    // Build, sync and deploy need that code; validate only checks the template.
+    warnings.extend(functions.iter().chain(&layers).filter_map(|e| {
+        e.not_built_yet
+            .as_ref()
+            .map(|w| format!("{}: resource `{}`: {w}; build, sync and deploy need it", e.location, e.id))
+    }));
     let summary = Summary {
         template: root.file.path.display().to_string(),
         sam: root.sam,
@@ -144,6 +165,7 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
             .collect(),
         notes: project.notes.iter().map(ToString::to_string).collect(),
         valid: problems.is_empty(),
+        warnings,
         functions,
         layers,
     };
@@ -167,6 +189,7 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
                     .build
                     .clone()
                     .or_else(|| e.skipped.as_ref().map(|_| "not built".to_string()))
+                    .or_else(|| e.not_built_yet.as_ref().map(|_| "not built yet".to_string()))
                     .unwrap_or_else(|| "INVALID".into());
                 emit(&format!(
                     "  {:<8} {:<width$}  {:<16} {:<7} {:<24} {}",
@@ -189,6 +212,9 @@ pub fn print(project: &Project, format: Format) -> Result<(), Error> {
             }
             for n in &summary.notes {
                 emit(&format!("note: {n}"));
+            }
+            for w in &summary.warnings {
+                emit(&format!("warning: {w}"));
             }
         }
     }

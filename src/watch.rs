@@ -95,6 +95,9 @@ pub struct Index {
     /// `--watch-exclude` / lamb.toml patterns, with .gitignore's semantics (a directory
     /// pattern excludes everything below it), rooted at the project.
     user_excludes: Gitignore,
+    /// Code paths a build step makes, not made yet (`target/app.jar`): their appearing (or a
+    /// directory on the way to them) reloads the template, which then finds the code.
+    unbuilt: Vec<PathBuf>,
 }
 
 impl Index {
@@ -108,6 +111,7 @@ impl Index {
     ) -> Index {
         let mut dirs = Vec::new();
         let mut files: HashMap<PathBuf, Vec<Target>> = HashMap::new();
+        let mut unbuilt = Vec::new();
         let excludes = glob_set(DEFAULT_EXCLUDES.iter().copied());
         for u in project.units() {
             let r = u.res;
@@ -135,7 +139,8 @@ impl Index {
                     }
                     dirs.push((d.clone(), r.id.clone(), leaves));
                 }
-                Code::Zip(z) => files.entry(z.clone()).or_default().push(Target::Unit(r.id.clone())),
+                Code::Zip(z) | Code::File(z) => files.entry(z.clone()).or_default().push(Target::Unit(r.id.clone())),
+                Code::Unbuilt { path, .. } => unbuilt.push(path.clone()),
                 _ => {}
             }
         }
@@ -166,7 +171,7 @@ impl Index {
             }
         }
         let user_excludes = u.build().unwrap_or_else(|_| Gitignore::empty());
-        Index { root: project.root.clone(), dirs, files, excludes, user_excludes }
+        Index { root: project.root.clone(), dirs, files, excludes, user_excludes, unbuilt }
     }
 
     /// Directories to watch recursively (deduplicated, nested ones dropped).
@@ -190,6 +195,11 @@ impl Index {
     pub fn parents(&self) -> Vec<PathBuf> {
         let recursive = self.recursive();
         let mut out: Vec<PathBuf> = self.files.keys().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+        // The deepest directory on the way to a path not built yet that exists now: each step
+        // down is a reload that watches the next one.
+        out.extend(
+            self.unbuilt.iter().filter_map(|u| u.ancestors().skip(1).find(|a| a.is_dir()).map(Path::to_path_buf)),
+        );
         out.extend(recursive.iter().filter_map(|r| r.parent().map(Path::to_path_buf)));
         out.sort();
         out.dedup();
@@ -208,6 +218,9 @@ impl Index {
             && self.user_excludes.matched_path_or_any_parents(path, path.is_dir()).is_ignore());
         if let Some(targets) = self.files.get(path) {
             out.extend(targets.iter().cloned());
+        }
+        if self.unbuilt.iter().any(|u| u.starts_with(path)) {
+            out.insert(Target::Infra);
         }
         if excluded {
             return out;
@@ -406,6 +419,51 @@ mod tests {
                 Target::Infra => "<infra>".into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn code_at_the_project_root_and_a_lone_file_code_uri() {
+        let (_d, p) = project(&[
+            (
+                "template.yaml",
+                "Transform: AWS::Serverless-2016-10-31\nResources:\n  Root:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: app.h, Runtime: python3.12}\n  One:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/function.js, Handler: function.h, Runtime: nodejs20.x}\n",
+            ),
+            ("app.py", ""),
+            ("src/function.js", ""),
+            ("src/other.js", ""),
+        ]);
+        let root = p.root.clone();
+        let idx = Index::new(&p, &Default::default(), &[], &[]);
+        // The template is infrastructure only, though it sits in Root's code directory.
+        assert_eq!(units(&idx.classify(&root.join("template.yaml"))), ["<infra>"]);
+        // lamb's own state and SAM's build directory are never a change to Root.
+        assert!(idx.classify(&root.join(".lamb/stacks/x.json")).is_empty());
+        assert!(idx.classify(&root.join(".aws-sam/build/Root/app.py")).is_empty());
+        assert_eq!(units(&idx.classify(&root.join("app.py"))), ["Root"]);
+        // SAM packs the whole directory: a file under src/ is Root's code too.
+        assert_eq!(units(&idx.classify(&root.join("src/function.js"))), ["One", "Root"]);
+        assert_eq!(units(&idx.classify(&root.join("src/other.js"))), ["Root"]);
+    }
+
+    #[test]
+    fn code_a_build_step_makes_is_watched_for_until_it_appears() {
+        let (_d, p) = project(&[
+            (
+                "template.yaml",
+                "Transform: AWS::Serverless-2016-10-31\nResources:\n  Java:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: target/app.jar, Handler: a.App::handle, Runtime: java21}\n",
+            ),
+            ("pom.xml", ""),
+        ]);
+        let root = p.root.clone();
+        assert!(matches!(p.functions[0].res.code, Code::Unbuilt { .. }));
+        let idx = Index::new(&p, &Default::default(), &[], &[]);
+        // `target/` does not exist yet: its parent is watched, and making it reloads.
+        assert!(idx.parents().contains(&root), "{:?}", idx.parents());
+        assert_eq!(units(&idx.classify(&root.join("target"))), ["<infra>"]);
+        assert_eq!(units(&idx.classify(&root.join("target/app.jar"))), ["<infra>"]);
+        assert!(idx.classify(&root.join("target/classes/A.class")).is_empty());
+        std::fs::create_dir(root.join("target")).unwrap();
+        assert!(idx.parents().contains(&root.join("target")), "{:?}", idx.parents());
     }
 
     #[test]

@@ -305,9 +305,10 @@ fn template_errors_exit_1_with_file_line_and_column() {
         "template.json",
         "{\"Resources\": {\"A\": {\"Type\": \"AWS::SNS::Topic\"}, \"A\": {\"Type\": \"AWS::SNS::Topic\"}}}",
     );
+    // A key written twice is SAM's business as usual: the last one wins, with a warning.
     let run = p.lamb(&["validate", "-t", "template.json"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("template.json:1:") && run.stderr.contains("duplicate key `A`"), "{}", run.stderr);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.all().contains("key `A` is written twice in one map (lines 1 and 1)"), "{}", run.all());
 
     p.write(
         "template.yaml",
@@ -757,9 +758,35 @@ fn missing_parameter_used_by_a_code_path_is_a_resource_error() {
         "{msg}"
     );
     assert_eq!(status_of(&r, "Fixed"), "built", "a parameter only the environment uses does not stop a build");
+    // validate: Dir blocks Fn (its CodeUri); Other, used by no code path, is only a warning.
     let run = p.lamb(&["validate"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("parameters without a value: Dir, Other"), "{}", run.stderr);
+    assert!(run.stderr.contains("CodeUri: parameter `Dir` has no value"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("warning: parameters without a value: Other;")
+            && run.stdout.contains("--parameter-overrides Other=..."),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains("parameters without a value: Dir"), "{}", run.all());
+}
+
+#[test]
+fn a_parameter_lamb_cannot_know_blocks_nothing_that_does_not_need_it() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Subnets: {Type: 'List<AWS::EC2::Subnet::Id>'}\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Runtime: nodejs20.x, Handler: index.handler, VpcConfig: {SubnetIds: !Ref Subnets, SecurityGroupIds: [sg-1]}}\n",
+    )
+    .write("src/index.js", "x");
+    let run = p.lamb(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(run.all().matches("parameters without a value: Subnets;").count(), 1, "{}", run.all());
+    assert!(run.all().contains("--parameter-overrides Subnets=..."), "{}", run.all());
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(status_of(&r, "Fn"), "built");
+    assert!(run.stderr.contains("--parameter-overrides Subnets=..."), "{}", run.stderr);
 }
 
 #[test]

@@ -112,3 +112,22 @@ fn the_rust_sdk_parses_injected_faults_and_the_proxy_counts_them() {
         assert_eq!(cfg.last_update_status(), Some(&aws_sdk_lambda::types::LastUpdateStatus::InProgress));
     });
 }
+
+#[test]
+fn a_5xx_html_page_without_an_aws_error_is_reported_with_status_endpoint_and_body() {
+    let emu = Emulator::start();
+    let proxy = FaultProxy::start(&emu);
+    // What a load balancer in front of AWS sends when its upstream is down.
+    proxy.add(json!({"fault": "rewrite", "service": "cloudformation", "action": "DescribeStacks", "times": -1,
+        "status": 502, "find": "(?s)^.*$", "replace": "<html><body><h1>502 Bad Gateway</h1>\n</body></html>"}));
+    let p = common::Project::empty();
+    p.write("template.yaml", "Resources:\n  T:\n    Type: AWS::SNS::Topic\n");
+    let run = p.lamb_env(&["outputs", "--stack-name", "html-5xx"], &proxy.env());
+    assert_eq!(run.code, 1, "{}", run.all());
+    let endpoint = proxy.env().into_iter().find(|(k, _)| *k == "AWS_ENDPOINT_URL").unwrap().1;
+    assert!(run.stderr.contains("DescribeStacks failed: HTTP 502 from "), "{}", run.stderr);
+    assert!(run.stderr.contains(endpoint.trim_end_matches('/')), "{endpoint}: {}", run.stderr);
+    assert!(run.stderr.contains("<html><body><h1>502 Bad Gateway</h1> </body></html>"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Unknown: "), "{}", run.stderr);
+    assert!(proxy.injected("rewrite") >= 1);
+}

@@ -52,6 +52,31 @@ fn esbuild_bundles_typescript_with_its_dependencies_and_nothing_else() {
 }
 
 #[test]
+fn esbuild_without_entry_points_bundles_the_handlers_file() {
+    let p = esbuild_project("{Minify: false}");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let zip = artifact_path(&r, "Es");
+    assert_eq!(zip_names(&zip), ["app.js"], "app.handler -> app.ts");
+    assert!(zip_text(&zip, "app.js").contains("function double"), "bundled from app.ts");
+
+    // A handler in a subdirectory: its bundle keeps the path the Handler names.
+    p.write(
+        "template.yaml",
+        &p.read("template.yaml").replace("Handler: app.handler", "Handler: src/handlers/app.handler"),
+    )
+    .write(
+        "fn/src/handlers/app.mjs",
+        "import { double } from '../../lib/util';\nexport const handler = async (e) => double(e.n);\n",
+    );
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let zip = artifact_path(&r, "Es");
+    assert_eq!(zip_names(&zip), ["src/handlers/app.js"]);
+    assert!(zip_text(&zip, "src/handlers/app.js").contains("function double"));
+}
+
+#[test]
 fn esbuild_properties_reach_esbuild() {
     let p = esbuild_project(
         "{EntryPoints: [app.ts], Minify: true, Sourcemap: true, Format: esm, OutExtension: ['.js=.mjs']}",
@@ -64,10 +89,12 @@ fn esbuild_properties_reach_esbuild() {
 
 #[test]
 fn esbuild_errors_name_the_fix() {
+    // No EntryPoints, and no file for the Handler to name (with EntryPoints it is the Handler's).
     let p = esbuild_project("{Minify: false}");
+    p.write("template.yaml", &p.read("template.yaml").replace("Handler: app.handler", "Handler: gone.handler"));
     let (r, _) = p.build_json(&[]);
     let msg = resource(&r, "Es")["message"].as_str().unwrap();
-    assert!(msg.contains("EntryPoints"), "{msg}");
+    assert!(msg.contains("gone.ts, gone.js") && msg.contains("set EntryPoints"), "{msg}");
 
     let p = esbuild_project("{EntryPoints: [app.ts]}");
     p.write("fn/app.ts", "export const handler = async ( => 1;\n");
@@ -84,6 +111,98 @@ fn esbuild_errors_name_the_fix() {
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let msg = resource(&v, "Es")["message"].as_str().unwrap();
     assert!(msg.contains("`esbuild` is not installed") && msg.contains("npm install --save-dev esbuild"), "{msg}");
+}
+
+#[test]
+fn no_code_uri_packs_the_template_directory_but_not_the_template_or_lambs_state() {
+    let p = Project::empty();
+    let template = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Root:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: app.handler, Runtime: python3.12}\n  Other:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: other, Handler: o.handler, Runtime: python3.12}\n";
+    p.write("template.yaml", template)
+        .write("app.py", "def handler(e, c): return 1\n")
+        .write("other/o.py", "def handler(e, c): return 2\n")
+        .write(".aws-sam/build/Root/app.py", "stale sam build output\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    // The whole directory, as SAM packs it (the other function's code included), without
+    // the template, lamb's .lamb/ (written by this very build) or SAM's .aws-sam/.
+    assert_eq!(zip_names(&artifact_path(&r, "Root")), ["app.py", "other/o.py"]);
+    assert!(p.path().join(".lamb").is_dir());
+
+    // A template edit is not a code change; a code edit is.
+    p.write("template.yaml", &format!("{template}Outputs:\n  X: {{Value: x}}\n"));
+    let (again, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(status_of(&again, "Root"), "cached");
+    p.write("app.py", "def handler(e, c): return 3\n");
+    let (edited, _) = p.build_json(&[]);
+    assert_eq!(status_of(&edited, "Root"), "built");
+    assert_eq!(zip_text(&artifact_path(&edited, "Root"), "app.py"), "def handler(e, c): return 3\n");
+}
+
+#[test]
+fn a_code_uri_that_is_one_file_is_packed_alone_at_the_zip_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  One:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src/function.js, Handler: function.handler, Runtime: nodejs20.x}\n",
+    )
+    .write("src/function.js", "exports.handler = async () => 1;\n")
+    .write("src/other.js", "exports.other = 1;\n")
+    .write("src/package.json", "{\"name\": \"x\", \"dependencies\": {\"is-number\": \"7.0.0\"}}\n");
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(resource(&r, "One")["method"], "file");
+    assert_eq!(zip_entries(&artifact_path(&r, "One")), [("function.js".to_string(), 0o644)]);
+    let v: serde_json::Value = serde_json::from_str(&p.lamb(&["validate", "-o", "json"]).stdout).unwrap();
+    assert_eq!(v["functions"][0]["code"], "src/function.js");
+
+    // Only that file is the function's code: a neighbour's edit changes nothing.
+    p.write("src/other.js", "exports.other = 2;\n");
+    let (again, _) = p.build_json(&[]);
+    assert_eq!(status_of(&again, "One"), "cached");
+    p.write("src/function.js", "exports.handler = async () => 2;\n");
+    fs::set_permissions(p.path().join("src/function.js"), fs::Permissions::from_mode(0o755)).unwrap();
+    let (edited, _) = p.build_json(&[]);
+    assert_eq!(status_of(&edited, "One"), "built");
+    assert_eq!(zip_entries(&artifact_path(&edited, "One")), [("function.js".to_string(), 0o755)]);
+    assert_eq!(zip_text(&artifact_path(&edited, "One"), "function.js"), "exports.handler = async () => 2;\n");
+}
+
+#[test]
+fn code_a_build_step_makes_is_a_warning_in_validate_and_an_error_where_it_is_needed() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Java:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: target/app.jar, Handler: a.App::handle, Runtime: java21}\n  Web:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: web/dist/, Handler: index.handler, Runtime: nodejs20.x}\n  Typo:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: srcc, Handler: index.handler, Runtime: nodejs20.x}\n",
+    )
+    .write("pom.xml", "<project/>\n")
+    .write("web/package.json", "{\"scripts\": {\"build\": \"tsc\"}}\n");
+    let run = p.lamb(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let java = "resource `Java`: CodeUri `target/app.jar` is not built yet: run `mvn package` first";
+    let web = "resource `Web`: CodeUri `web/dist/` is not built yet: run `npm run build` in `web/` first";
+    let warned = |what: &str| run.stdout.lines().any(|l| l.starts_with("warning: ") && l.contains(what));
+    assert!(warned(&format!("template.yaml:3: {java}")), "{}", run.all());
+    assert!(warned(web), "{}", run.all());
+    // Only the path no step makes fails validate.
+    assert!(run.stderr.contains("resource `Typo`: CodeUri `srcc` does not exist"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Java") && !run.stderr.contains("Web"), "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&p.lamb(&["validate", "-o", "json"]).stdout).unwrap();
+    assert_eq!(v["functions"][0]["code"], "target/app.jar");
+    assert!(v["functions"][0]["problem"].is_null() && v["functions"][0]["not_built_yet"].is_string(), "{v}");
+
+    // A build needs the code: it fails naming the step, until the step has run.
+    let (r, run) = p.build_json(&["-r", "Java", "-r", "Web"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    for id in ["Java", "Web"] {
+        assert_eq!(status_of(&r, id), "failed", "{id}");
+    }
+    assert!(resource(&r, "Java")["message"].as_str().unwrap().contains("run `mvn package` first"), "{r}");
+    p.write("web/dist/index.js", "exports.handler = async () => 1;\n");
+    let (r, run) = p.build_json(&["-r", "Web"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(zip_names(&artifact_path(&r, "Web")), ["index.js"]);
 }
 
 #[test]

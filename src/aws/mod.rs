@@ -63,6 +63,13 @@ pub enum AwsError {
         op: String,
         detail: String,
     },
+    /// An HTTP answer with no AWS error in it (an HTML page from a proxy or load balancer).
+    Http {
+        op: String,
+        status: u16,
+        endpoint: String,
+        body_start: String,
+    },
     Timeout {
         what: String,
         secs: u64,
@@ -88,6 +95,9 @@ impl std::fmt::Display for AwsError {
             ),
             AwsError::Service { op, code, message, hint } => format!("{op} failed: {code}: {message}{hint}"),
             AwsError::Other { op, detail } => format!("{op} failed: {detail}"),
+            AwsError::Http { op, status, endpoint, body_start } => format!(
+                "{op} failed: HTTP {status} from {endpoint} with no AWS error in the answer, which began: {body_start:?}; something between lamb and AWS (a proxy, a load balancer) answered: check it, or retry"
+            ),
             AwsError::Timeout { what, secs, fix } => format!("{what} did not finish within {secs} s; {fix}"),
             AwsError::ReadFile { path, detail } => format!("cannot read {}: {detail}", path.display()),
             AwsError::Failed(m) => m.clone(),
@@ -241,6 +251,7 @@ impl AwsError {
                     | "504"
             ),
             AwsError::Other { .. } => true,
+            AwsError::Http { status, .. } => *status >= 500 || *status == 429,
             AwsError::NoRegion | AwsError::Credentials { .. } | AwsError::ReadFile { .. } | AwsError::Failed(_) => {
                 false
             }
@@ -259,13 +270,58 @@ fn credential_source(profile: Option<&str>) -> String {
     }
 }
 
+/// The raw HTTP answer behind a service error, read when it carries no AWS error.
+pub trait RawAnswer: std::fmt::Debug {
+    fn status(&self) -> u16;
+    fn body(&self) -> &[u8];
+}
+
+impl RawAnswer for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+
+    fn body(&self) -> &[u8] {
+        self.body().bytes().unwrap_or_default()
+    }
+}
+
+/// The endpoint lamb's clients talk to, for messages: the configured one (an emulator, a
+/// proxy) or AWS's in the region. Set when the clients are made.
+static ENDPOINT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn endpoint() -> String {
+    ENDPOINT.lock().ok().and_then(|e| e.clone()).unwrap_or_else(|| "the AWS endpoint".into())
+}
+
+/// The first line's worth of an answer's body, whitespace folded, secrets redacted.
+fn body_start(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let folded: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut = folded.len().min(160);
+    while !folded.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let more = if cut < folded.len() { "..." } else { "" };
+    redact(&format!("{}{more}", &folded[..cut]))
+}
+
 /// Converts an SDK error, naming the operation.
 pub fn sdk_error<E, R>(op: &str, profile: Option<&str>, err: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: RawAnswer,
 {
     match &err {
+        SdkError::ServiceError(se) if se.err().code().is_none() => {
+            let raw = se.raw();
+            AwsError::Http {
+                op: op.to_string(),
+                status: raw.status(),
+                endpoint: endpoint(),
+                body_start: body_start(raw.body()),
+            }
+        }
         SdkError::ServiceError(se) => {
             let e = se.err();
             let code = e.code().unwrap_or("Unknown").to_string();
@@ -373,6 +429,9 @@ impl Aws {
         }
         let config = loader.load().await;
         let region = config.region().map(|r| r.to_string()).ok_or(AwsError::NoRegion)?;
+        if let Ok(mut e) = ENDPOINT.lock() {
+            *e = Some(config.endpoint_url().map_or_else(|| format!("AWS in {region}"), str::to_string));
+        }
         let s3_endpoint = s3_endpoint(&config);
         let s3_conf = aws_sdk_s3::config::Builder::from(&config).force_path_style(s3_endpoint.is_some()).build();
         Ok(Aws {
@@ -389,7 +448,7 @@ impl Aws {
     pub fn err<E, R>(&self, op: &str, e: SdkError<E, R>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
+        R: RawAnswer,
     {
         sdk_error(op, self.profile.as_deref(), e)
     }

@@ -25,7 +25,7 @@ impl S3Api {
     fn err<E, R>(&self, op: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
+        R: super::RawAnswer,
     {
         sdk_error(op, self.profile.as_deref(), e)
     }

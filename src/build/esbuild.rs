@@ -61,15 +61,52 @@ fn flag(props: &Value, key: &str, default: bool) -> bool {
     }
 }
 
-/// The esbuild command line for `props`, as SAM builds it. `Err` names what is missing.
-pub fn arguments(props: &Value, outdir: &Path) -> Result<Vec<String>, String> {
-    let entries = list(props, "EntryPoints");
+/// The extensions SAM tries, in order, for an entry point named by a Handler.
+const HANDLER_EXTENSIONS: &[&str] = &["ts", "js", "mjs", "cjs", "tsx", "jsx", "mts", "cts"];
+
+/// Whether `props` name their entry points; without them the Handler names the entry.
+pub fn has_entry_points(props: &Value) -> bool {
+    !list(props, "EntryPoints").is_empty()
+}
+
+/// The entry point SAM takes when BuildProperties have no EntryPoints: the Handler's module
+/// (`app.lambdaHandler` -> `app`, `src/handlers/app.handler` -> `src/handlers/app`), as the
+/// first existing of `app.ts`, `app.js`, `app.mjs`, ... in `src` (the code directory).
+pub fn entry_from_handler(handler: Option<&str>, src: &Path) -> Result<String, String> {
+    let Some(handler) = handler else {
+        return Err("BuildMethod esbuild needs Metadata.BuildProperties.EntryPoints (e.g. `EntryPoints: [app.ts]`) or a Handler naming the entry file (e.g. `app.handler`)".into());
+    };
+    let module = handler.rsplit_once('.').map_or(handler, |(m, _)| m);
+    let candidates: Vec<String> = HANDLER_EXTENSIONS.iter().map(|e| format!("{module}.{e}")).collect();
+    candidates.iter().find(|c| src.join(c).is_file()).cloned().ok_or_else(|| {
+        format!(
+            "BuildMethod esbuild without Metadata.BuildProperties.EntryPoints bundles the Handler's file, but none of {} exists for Handler `{handler}`; add the file, fix Handler, or set EntryPoints",
+            candidates.join(", ")
+        )
+    })
+}
+
+/// The esbuild command line for `props`, as SAM builds it; `handler_entry` is the entry point
+/// taken from the Handler when `props` have no EntryPoints. `Err` names what is missing.
+pub fn arguments(props: &Value, handler_entry: Option<&str>, outdir: &Path) -> Result<Vec<String>, String> {
+    let mut entries = list(props, "EntryPoints");
+    // An entry taken from `src/handlers/app.handler` keeps its path in the output, so the
+    // Handler finds `src/handlers/app.js` in the zip (lamb pushes code without rewriting the
+    // Handler, where `sam build` rewrites it in its built template).
+    let mut keep_paths = false;
     if entries.is_empty() {
-        return Err(
-            "BuildMethod esbuild needs Metadata.BuildProperties.EntryPoints, e.g. `EntryPoints: [app.ts]`".into()
-        );
+        let Some(entry) = handler_entry else {
+            return Err(
+                "BuildMethod esbuild needs Metadata.BuildProperties.EntryPoints, e.g. `EntryPoints: [app.ts]`".into()
+            );
+        };
+        keep_paths = entry.contains('/');
+        entries.push(entry.to_string());
     }
     let mut args: Vec<String> = entries;
+    if keep_paths {
+        args.push("--outbase=.".into());
+    }
     args.push("--bundle".into());
     args.push("--platform=node".into());
     args.push(format!("--outdir={}", outdir.display()));
@@ -115,10 +152,16 @@ pub fn bundle(
     bin: &Path,
     src: &Path,
     props: &Value,
+    handler: Option<&str>,
     node_modules: Option<&Path>,
     outdir: &Path,
 ) -> Result<(), BuildError> {
-    let args = arguments(props, outdir).map_err(BuildError::Properties)?;
+    let entry = if has_entry_points(props) {
+        None
+    } else {
+        Some(entry_from_handler(handler, src).map_err(BuildError::Properties)?)
+    };
+    let args = arguments(props, entry.as_deref(), outdir).map_err(BuildError::Properties)?;
     let mut cmd = Command::new(bin);
     cmd.args(&args).arg("--log-level=warning").current_dir(src);
     if let Some(nm) = node_modules {
@@ -144,13 +187,14 @@ mod tests {
     #[test]
     fn build_properties_become_esbuild_flags_with_sams_defaults() {
         let out = Path::new("/out");
-        let args = arguments(&yaml("EntryPoints: [app.ts]"), out).unwrap();
+        let args = arguments(&yaml("EntryPoints: [app.ts]"), None, out).unwrap();
         assert_eq!(
             args,
             ["app.ts", "--bundle", "--platform=node", "--outdir=/out", "--format=cjs", "--target=es2020", "--minify"]
         );
         let args = arguments(
             &yaml("EntryPoints: [a.ts, b.ts]\nMinify: false\nSourcemap: true\nTarget: node20\nFormat: esm\nExternal: ['@aws-sdk/*', pg]\nLoader: ['.png=file']\nBanner: 'js=// hi'\nOutExtension: ['.js=.mjs']\n"),
+            None,
             out,
         )
         .unwrap();
@@ -167,7 +211,26 @@ mod tests {
         ] {
             assert!(args.contains(&want.to_string()), "{want} in {args:?}");
         }
-        assert!(arguments(&yaml("Minify: true"), out).unwrap_err().contains("EntryPoints"));
+        assert!(arguments(&yaml("Minify: true"), None, out).unwrap_err().contains("EntryPoints"));
+    }
+
+    #[test]
+    fn without_entry_points_the_handler_names_the_entry() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["app.js", "app.mjs", "src/handlers/app.ts", "src/handlers/app.js"] {
+            std::fs::create_dir_all(d.path().join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.path().join(f), "").unwrap();
+        }
+        assert_eq!(entry_from_handler(Some("app.lambdaHandler"), d.path()).unwrap(), "app.js");
+        assert_eq!(entry_from_handler(Some("src/handlers/app.handler"), d.path()).unwrap(), "src/handlers/app.ts");
+        let err = entry_from_handler(Some("missing.handler"), d.path()).unwrap_err();
+        assert!(err.contains("missing.ts, missing.js, missing.mjs") && err.contains("set EntryPoints"), "{err}");
+        assert!(entry_from_handler(None, d.path()).unwrap_err().contains("EntryPoints"));
+        let out = Path::new("/out");
+        let args = arguments(&yaml("Minify: false"), Some("src/handlers/app.ts"), out).unwrap();
+        assert_eq!(&args[..2], ["src/handlers/app.ts", "--outbase=."]);
+        let args = arguments(&yaml("Minify: false"), Some("app.js"), out).unwrap();
+        assert!(!args.contains(&"--outbase=.".to_string()), "{args:?}");
     }
 
     #[test]

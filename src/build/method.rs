@@ -28,6 +28,8 @@ pub enum Method {
     Prebuilt,
     /// A zip file, used as is.
     Zip,
+    /// One file (`CodeUri: src/function.js`), packed alone at the zip's root.
+    File,
 }
 
 impl Method {
@@ -41,6 +43,7 @@ impl Method {
             Method::Ruby { runtime } | Method::Maven { runtime } => runtime,
             Method::Prebuilt => "prebuilt",
             Method::Zip => "zip",
+            Method::File => "file",
         }
     }
 }
@@ -97,7 +100,10 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
             ));
         }
         Code::Invalid(msg) => return Err(NotBuilt::Error(msg.clone())),
+        Code::Unbuilt { why, .. } => return Err(NotBuilt::Error(why.clone())),
         Code::Zip(_) => return Ok(Method::Zip),
+        // There is nothing to install or bundle next to a lone file: SAM zips it as it is.
+        Code::File(_) => return Ok(Method::File),
         Code::Dir(_) => {}
     }
     if res.build.skip_build {

@@ -109,20 +109,22 @@ pub struct Target {
     /// Directories under the source that are other resources' code (a function's layers):
     /// relative paths, left out of the walk.
     pub skip_dirs: Vec<String>,
+    /// A function's Handler: esbuild's entry point when BuildProperties name none.
+    pub handler: Option<String>,
 }
 
 impl Target {
     /// The build target for a function or layer, or why there is none.
     pub fn of(unit: &Unit) -> Result<Target, NotBuilt> {
-        let Unit { res, runtime, is_layer, has_layers } = *unit;
+        let Unit { res, runtime, handler, is_layer, has_layers } = *unit;
         let method = method::select(res, runtime, is_layer)?;
-        let needs_bootstrap = method == Method::Prebuilt
+        let needs_bootstrap = matches!(method, Method::Prebuilt | Method::File)
             && !is_layer
             && !has_layers
             && !res.build.skip_build
             && runtime.is_some_and(|r| r.starts_with("provided"));
         let source = match &res.code {
-            Code::Dir(p) | Code::Zip(p) => p.clone(),
+            Code::Dir(p) | Code::Zip(p) | Code::File(p) => p.clone(),
             _ => unreachable!("method::select only succeeds for local code"),
         };
         Ok(Target {
@@ -136,6 +138,7 @@ impl Target {
             handler: None,
             needs_bootstrap,
             skip_dirs: Vec::new(),
+            handler: handler.map(str::to_string),
         })
     }
 
@@ -147,6 +150,7 @@ impl Target {
             t.skip_dirs = project.layer_dirs_under(&unit.res.id, &t.source);
             t.handler = project.function(&unit.res.id).and_then(|f| f.handler.clone());
         }
+        t.skip_dirs.extend(project.infra_files_under(&t.source));
         Ok(t)
     }
 
@@ -167,7 +171,7 @@ impl Target {
             Method::Ruby { .. } => (true, &[".bundle"]),
             // A prebuilt directory is the artifact: its files are packed even if gitignored
             // (build outputs usually are).
-            Method::Prebuilt | Method::Zip => (false, &[]),
+            Method::Prebuilt | Method::Zip | Method::File => (false, &[]),
         };
         // A local `bundle install --path vendor/bundle`: the host's gems, not the build's.
         let gems = matches!(self.method, Method::Ruby { .. }).then(|| "vendor/bundle".to_string());
@@ -289,6 +293,13 @@ impl Builder {
                 vec![FileEntry { rel: "code.zip".into(), abs: target.source.clone(), exec: false, size: meta.len() }];
             let (tree, hashes) = fingerprint::hash_entries_with_files(&files, 1)?;
             (files, hashes, tree)
+        } else if target.method == Method::File {
+            let files = vec![fingerprint::file_entry(&target.source)?];
+            if target.needs_bootstrap {
+                check_bootstrap(&target, &files)?;
+            }
+            let (tree, hashes) = fingerprint::hash_entries_with_files(&files, 1)?;
+            (files, hashes, tree)
         } else {
             let opts = target.walk_options(&self.project_root, self.follow_external_symlinks);
             let files = fingerprint::walk(&target.source, &opts)?;
@@ -346,7 +357,7 @@ impl Builder {
                 self.store.put_meta(&p.key, &artifact)?;
                 return Ok(Built { artifact, deps: None });
             }
-            Method::Prebuilt => {}
+            Method::Prebuilt | Method::File => {}
             Method::Python { .. } | Method::Nodejs { .. } => {
                 let ctx = self.deps_context(force);
                 let (installed, prefix) = match &p.deps {
@@ -393,7 +404,14 @@ impl Builder {
             _ => None,
         };
         let (work, src, out) = self.scratch(p)?;
-        esbuild::bundle(&bin, &src, &p.target.properties, deps.as_ref().map(|d| d.dir.as_path()), &out)?;
+        esbuild::bundle(
+            &bin,
+            &src,
+            &p.target.properties,
+            p.target.handler.as_deref(),
+            deps.as_ref().map(|d| d.dir.as_path()),
+            &out,
+        )?;
         let artifact = self.pack_dir(p, &work, &out, || BuildError::NoOutput {
             step: "esbuild".into(),
             fix: "check EntryPoints".into(),
@@ -515,6 +533,9 @@ fn build_key(t: &Target, tree: &TreeHash, deps: Option<&str>, tool: Option<&str>
         "handler": matches!(t.method, Method::Go { .. }).then_some(&t.handler),
         "deps": deps,
         "tool": tool,
+        // Without EntryPoints, the Handler picks what esbuild bundles.
+        "entry_handler": (matches!(t.method, Method::Esbuild { .. }) && !esbuild::has_entry_points(&t.properties))
+            .then_some(t.handler.as_deref()),
     });
     let mut h = Sha256::new();
     h.update(settings.to_string().as_bytes());

@@ -58,7 +58,7 @@ pub fn local_ids(project: &Project, stack: &Stack) -> Vec<String> {
     let strip_prefix = |id: &str| id.strip_prefix(&prefix).filter(|rest| !rest.contains('/')).map(str::to_string);
     let mut ids: Vec<String> = project
         .code_resources()
-        .filter(|r| matches!(r.code, Code::Dir(_) | Code::Zip(_)))
+        .filter(|r| matches!(r.code, Code::Dir(_) | Code::Zip(_) | Code::File(_)))
         .filter_map(|r| strip_prefix(&r.id))
         .collect();
     ids.extend(project.nested.iter().filter(|n| n.template.is_some()).filter_map(|n| strip_prefix(&n.id)));

@@ -3,6 +3,7 @@
 //! CloudFormation (`AWS::Lambda::*`) templates end up in the same model, and nested stacks with a
 //! local template are loaded into it with their functions' ids prefixed by the stack's path.
 
+mod duplicates;
 pub mod globals;
 pub mod intrinsics;
 mod load;
@@ -10,6 +11,7 @@ pub mod params;
 pub mod refs;
 mod resource;
 pub mod template;
+mod unbuilt;
 pub mod value;
 
 use std::fmt;
@@ -64,12 +66,19 @@ pub enum Code {
     Dir(PathBuf),
     /// A local, already packed zip file, used as is.
     Zip(PathBuf),
+    /// A single local file that is not a zip (`CodeUri: src/function.js`): packed alone, at
+    /// the zip's root, as `sam deploy` does for a function or layer.
+    File(PathBuf),
     /// Code already in S3: nothing to build.
     S3(String),
     /// `InlineCode` / `Code.ZipFile`: lives in the template.
     Inline,
     /// `PackageType: Image`.
     Image,
+    /// A local path that a build step lamb does not run makes (`target/app.jar`, `dist/`),
+    /// not made yet: a warning in `validate`, an error where the code is needed. `why` names
+    /// the path and the step.
+    Unbuilt { path: PathBuf, why: String },
     /// The code location is wrong; the message says how to fix it.
     Invalid(String),
 }
@@ -191,6 +200,8 @@ pub struct Unit<'a> {
     pub res: &'a CodeResource,
     /// A function's Runtime; layers are built by their BuildMethod.
     pub runtime: Option<&'a str>,
+    /// A function's Handler (esbuild takes its entry from it when told no EntryPoints).
+    pub handler: Option<&'a str>,
     pub is_layer: bool,
     /// A function with layers: one of them may bring its custom runtime's `bootstrap`.
     pub has_layers: bool,
@@ -316,12 +327,14 @@ impl Project {
         let functions = self.functions.iter().map(|f| Unit {
             res: &f.res,
             runtime: f.runtime.as_deref(),
+            handler: f.handler.as_deref(),
             is_layer: false,
             has_layers: !f.layers.is_empty(),
         });
         functions.chain(self.layers.iter().map(|l| Unit {
             res: &l.res,
             runtime: None,
+            handler: None,
             is_layer: true,
             has_layers: false,
         }))
@@ -352,6 +365,22 @@ impl Project {
             })
             .filter(|rel| !rel.as_os_str().is_empty())
             .filter_map(|rel| rel.to_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The templates and definition files lying inside `dir` (code rooted at the project
+    /// directory, as with no CodeUri), relative to it. They are the stack's, packaged on their
+    /// own: left out of the code, a template edit is an infrastructure change only, not also a
+    /// code change of every function rooted next to it. Everything else in the directory is
+    /// packed, as SAM packs the whole directory (other functions' code included: SAM's
+    /// `CodeUri: .` zips it all, and a function may import from a sibling directory).
+    pub fn infra_files_under(&self, dir: &Path) -> Vec<String> {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let files = self.stacks.iter().map(|s| &s.file.path).chain(self.definitions.iter().map(|d| &d.path));
+        files
+            .filter_map(|f| f.canonicalize().ok())
+            .filter_map(|f| f.strip_prefix(&dir).ok().and_then(|r| r.to_str()).map(str::to_string))
+            .filter(|rel| !rel.is_empty())
             .collect()
     }
 
@@ -397,6 +426,31 @@ impl Project {
             });
         }
         Err(ProjectError::Invalid { problems })
+    }
+
+    /// Parameters without a value that no code path uses (those that one does make that
+    /// resource's problem): a build and `validate` go on, and this says once how to give them
+    /// before a deploy, which needs them all.
+    pub fn parameter_warning(&self) -> Option<String> {
+        let used = |name: &str| {
+            let needle = format!("parameter `{name}` has no value");
+            self.code_resources().any(|r| r.problem.as_deref().is_some_and(|p| p.contains(&needle)))
+        };
+        let names: Vec<&str> = self
+            .missing_parameters
+            .iter()
+            .filter(|(stack, name)| stack.is_empty() && !used(name))
+            .map(|(_, n)| n.as_str())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        let pairs: Vec<String> = names.iter().map(|p| format!("{p}=...")).collect();
+        Some(format!(
+            "parameters without a value: {}; a build does not need them, a deploy does: pass --parameter-overrides {} or set parameter_overrides in samconfig.toml",
+            names.join(", "),
+            pairs.join(" ")
+        ))
     }
 
     /// Resolves a user-given id: a full id, or a logical id that is unique across stacks.

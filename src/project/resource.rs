@@ -153,7 +153,16 @@ impl ResourceCtx<'_> {
             return Code::S3(raw.to_string());
         }
         match self.resolve_local(key, raw) {
-            Err(msg) => Code::Invalid(msg),
+            Err(msg) => {
+                let path = normalize(&self.dir.join(raw));
+                match super::unbuilt::step_making(self.dir, raw) {
+                    Some(step) if path.starts_with(self.root) && !path.exists() => Code::Unbuilt {
+                        why: format!("{key} `{raw}` is not built yet: run {step} first, which makes it"),
+                        path,
+                    },
+                    _ => Code::Invalid(msg),
+                }
+            }
             Ok((path, m)) if m.is_dir() => Code::Dir(path),
             // A jar is a zip, and Lambda takes one as a Java function's code, as SAM does.
             Ok((path, _))
@@ -161,9 +170,12 @@ impl ResourceCtx<'_> {
             {
                 Code::Zip(path)
             }
-            Ok(_) => Code::Invalid(format!(
-                "{key} `{raw}` is a file, not a directory; point {key} at the directory holding the code (or at a .zip or .jar)"
+            // A trailing slash says a directory was meant (and the OS agrees: `file/` is no file).
+            Ok(_) if raw.ends_with('/') => Code::Invalid(format!(
+                "{key} `{raw}` is a file, not a directory; point {key} at the directory holding the code, or drop the trailing `/` to pack that one file"
             )),
+            // SAM's packager copies a lone file into an empty directory and zips that.
+            Ok((path, _)) => Code::File(path),
         }
     }
 
@@ -233,9 +245,8 @@ impl ResourceCtx<'_> {
                 (Some(_), None) => Code::Inline,
                 (Some(_), Some(_)) => Code::Invalid("both InlineCode and CodeUri are set; keep one".into()),
                 (None, Some(code)) => code,
-                (None, None) => Code::Invalid(
-                    "no CodeUri; set CodeUri to the directory holding the function's code (or use InlineCode)".into(),
-                ),
+                // SAM's default (samcli `DEFAULT_CODEURI = "."`): the template's directory.
+                (None, None) => self.local_code("CodeUri", "."),
             }
         } else {
             match props.get("Code") {
@@ -249,7 +260,7 @@ impl ResourceCtx<'_> {
         };
 
         let is_zip = !matches!(code, Code::Image);
-        if is_zip && matches!(code, Code::Dir(_) | Code::Zip(_)) {
+        if is_zip && matches!(code, Code::Dir(_) | Code::Zip(_) | Code::File(_) | Code::Unbuilt { .. }) {
             let provided = runtime.as_deref().is_some_and(|r| r.starts_with("provided"));
             if runtime.is_none() && build.method.is_none() {
                 problems.add("no Runtime; set Runtime (e.g. python3.12, nodejs20.x, provided.al2023)".into());

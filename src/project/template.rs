@@ -14,6 +14,8 @@ pub struct TemplateFile {
     pub path: PathBuf,
     pub text: String,
     pub doc: Value,
+    /// Keys written twice in one map: the last value is used, as SAM does.
+    pub duplicates: Vec<super::duplicates::Duplicate>,
 }
 
 /// Finds the template in `dir`.
@@ -41,7 +43,8 @@ pub fn load(path: &Path) -> Result<TemplateFile, ProjectError> {
             format!("the template must be a map with a Resources section, not {}", doc.kind()),
         ));
     }
-    Ok(TemplateFile { path: path.to_path_buf(), text, doc })
+    let duplicates = super::duplicates::find(&text);
+    Ok(TemplateFile { path: path.to_path_buf(), text, doc, duplicates })
 }
 
 /// Parses template text; `path` names it in errors and, by its extension, picks JSON or YAML.
@@ -56,13 +59,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ProjectError> {
         });
     }
     serde_norway::from_str(text).map_err(|e| {
-        let (mut line, mut column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        if let Some(key) = duplicate_key(&e.to_string()) {
-            // The parser points at the map; point at the second occurrence of the key instead.
-            if let Some(found) = second_key_line(text, line, column, key) {
-                (line, column) = found;
-            }
-        }
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         ProjectError::Syntax {
             file: path.to_path_buf(),
             line,
@@ -78,32 +75,6 @@ fn strip_location(msg: &str) -> &str {
         Some(i) => &msg[..i],
         None => msg,
     }
-}
-
-fn duplicate_key(msg: &str) -> Option<&str> {
-    let rest = &msg[msg.find("duplicate key `")? + "duplicate key `".len()..];
-    Some(&rest[..rest.find('`')?])
-}
-
-/// Finds the second `key:` at `column` in the block map that starts at `line`.
-fn second_key_line(text: &str, line: usize, column: usize, key: &str) -> Option<(usize, usize)> {
-    let mut seen = false;
-    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
-        let indent = l.len() - l.trim_start().len();
-        if indent + 1 < column && !l.trim().is_empty() && i + 1 > line {
-            break;
-        }
-        if indent + 1 == column {
-            let k = l.trim_start().trim_start_matches(['"', '\'']);
-            if k.starts_with(key) && k[key.len()..].trim_start_matches(['"', '\'']).trim_start().starts_with(':') {
-                if seen {
-                    return Some((i + 1, column));
-                }
-                seen = true;
-            }
-        }
-    }
-    None
 }
 
 fn line_col(prefix: &[u8]) -> (usize, usize) {

@@ -266,14 +266,22 @@ fn unknown_ref_names_file_line_and_fix() {
 }
 
 #[test]
-fn duplicate_logical_ids_are_syntax_errors_with_a_line() {
-    let f = Fixture::new(&[(
-        "template.yaml",
-        "Resources:\n  Fn:\n    Type: AWS::SNS::Topic\n  Fn:\n    Type: AWS::SNS::Topic\n",
-    )]);
-    let err = f.load_with("template.yaml", &[]).unwrap_err();
-    assert!(matches!(err, ProjectError::Syntax { line: 4, column: 3, .. }), "{err:?}");
-    assert!(err.to_string().contains("duplicate key `Fn`"), "{err}");
+fn duplicate_keys_keep_the_last_one_and_are_noted_with_both_lines() {
+    let f = Fixture::new(&[
+        (
+            "template.yaml",
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::SNS::Topic\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Handler: old.h\n      Runtime: python3.12\n      Handler: new.h\n",
+        ),
+        ("src/a.py", ""),
+    ]);
+    let p = f.load();
+    assert_eq!(p.functions.len(), 1);
+    assert_eq!(p.functions[0].handler.as_deref(), Some("new.h"));
+    let notes: Vec<String> = p.notes.iter().map(ToString::to_string).collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("key `Fn` is written twice in one map (lines 3 and 5)"), "{notes:?}");
+    assert!(notes[1].contains("key `Handler` is written twice in one map (lines 9 and 11)"), "{notes:?}");
+    assert!(notes[1].contains("template.yaml") && notes[1].contains("remove one"), "{notes:?}");
 }
 
 #[test]
@@ -300,8 +308,11 @@ fn resource_level_problems_do_not_fail_the_load() {
     ]);
     let p = f.load();
     let problem = |id: &str| p.function(id).unwrap().res.problem.clone().unwrap_or_default();
-    assert!(problem("NoCode").contains("no CodeUri; set CodeUri"), "{}", problem("NoCode"));
-    assert!(problem("FileCode").contains("is a file, not a directory"), "{}", problem("FileCode"));
+    // As SAM: no CodeUri is the template's directory, and a lone file is packed alone.
+    assert_eq!(p.function("NoCode").unwrap().res.code, Code::Dir(f.root()));
+    assert_eq!(p.function("FileCode").unwrap().res.code, Code::File(f.root().join("app.py")));
+    assert!(p.function("NoCode").unwrap().res.problem.is_none(), "{}", problem("NoCode"));
+    assert!(p.function("FileCode").unwrap().res.problem.is_none(), "{}", problem("FileCode"));
     assert!(problem("Outside").contains("outside the project directory"), "{}", problem("Outside"));
     assert!(problem("NoHandler").contains("no Handler"), "{}", problem("NoHandler"));
     assert!(p.function("Good").unwrap().res.problem.is_none());
@@ -320,6 +331,26 @@ fn unknown_resource_types_and_missing_transform() {
     assert!(msg.contains("`NotAType` is not a resource type"), "{msg}");
     assert!(msg.contains("has no `Transform: AWS::Serverless-2016-10-31`"), "{msg}");
     assert!(!msg.contains("resource `D`"), "{msg}");
+}
+
+#[test]
+fn resource_types_lamb_does_not_model_pass_through() {
+    let f = Fixture::new(&[
+        (
+            "template.yaml",
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, Handler: a.b, Runtime: python3.12}\n  Invoke:\n    Type: AWS::Lambda::EventInvokeConfig\n    Properties: {FunctionName: !Ref Fn, Qualifier: $LATEST, MaximumRetryAttempts: 0}\n  Foo:\n    Type: AWS::Foo::Bar\n    Properties: {Anything: [1, 2]}\n  Newer:\n    Type: AWS::Lambda::SomethingNew\n",
+        ),
+        ("src/a.py", ""),
+    ]);
+    let p = f.load();
+    assert_eq!(p.functions.len(), 1);
+    assert!(p.functions[0].res.problem.is_none(), "{:?}", p.functions[0].res.problem);
+    assert_eq!(p.root_stack().resource_count, 4);
+    let packaged = crate::infra::package(&p.root_stack().file.doc, &Default::default());
+    assert_eq!(
+        packaged.get("Resources").unwrap().get("Foo"),
+        p.root_stack().file.doc.get("Resources").unwrap().get("Foo")
+    );
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //!
 //! CloudFormation templates arrive as YAML (with short-form tags such as `!Ref`) or JSON. Both are
 //! read into this one tree so the rest of lamb never sees the difference: short forms are rewritten
-//! into their long forms (`!Ref X` becomes `{"Ref": "X"}`) while parsing, duplicate keys and unknown
-//! tags are rejected by the parser itself so their errors carry a line and column, and map order
+//! into their long forms (`!Ref X` becomes `{"Ref": "X"}`) while parsing, unknown tags are rejected
+//! by the parser itself so their errors carry a line and column, a key written twice keeps its
+//! last value (as SAM's loader does; the loader warns about it), and map order
 //! is kept so the template can be written back in the order the user wrote it.
 
 use std::fmt;
@@ -239,12 +240,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
                     "YAML merge keys (`<<`) are not supported by CloudFormation; write the keys out in full",
                 ));
             }
-            if out.contains_key(&key.0) {
-                return Err(de::Error::custom(format!(
-                    "duplicate key `{}`; each key may appear once in a map, remove or rename one",
-                    key.0
-                )));
-            }
+            // A key written twice keeps its last value, as SAM's loader does (and in the first
+            // one's place); the template loader warns with both lines (see `duplicates`).
             let value = map.next_value()?;
             out.insert(key.0, value);
         }
@@ -353,14 +350,12 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_errors_in_yaml_and_json() {
-        let err = serde_norway::from_str::<Value>("R:\n  A: 1\n  A: 2\n").unwrap_err();
-        assert!(err.to_string().contains("duplicate key `A`"), "{err}");
-        // serde_norway points at the map holding the duplicate; the template loader refines it.
-        assert_eq!(err.location().unwrap().line(), 2);
-        let err = serde_json::from_str::<Value>("{\"R\": {\"A\": 1,\n \"A\": 2}}").unwrap_err();
-        assert!(err.to_string().contains("duplicate key `A`"), "{err}");
-        assert_eq!(err.line(), 2);
+    fn duplicate_keys_keep_the_last_value_in_the_first_place_in_yaml_and_json() {
+        let v = yaml("R:\n  A: 1\n  B: 0\n  A: 2\n");
+        assert_eq!(v.get("R"), Some(&yaml("{A: 2, B: 0}")));
+        assert_eq!(v.get("R").unwrap().as_map().unwrap().keys().collect::<Vec<_>>(), ["A", "B"]);
+        let v: Value = serde_json::from_str("{\"R\": {\"A\": 1,\n \"A\": 2}}").unwrap();
+        assert_eq!(v.get("R"), Some(&yaml("{A: 2}")));
     }
 
     #[test]
