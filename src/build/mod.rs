@@ -101,15 +101,14 @@ pub struct Target {
     pub arch: Arch,
     pub method: Method,
     pub properties: Value,
-    /// A function's Handler: the executable a `go1.x` function's build is named after.
-    pub handler: Option<String>,
     /// A custom runtime's code packed as is: Lambda runs its `bootstrap`, so one must be
     /// there, executable (unless a layer may bring it).
     pub needs_bootstrap: bool,
     /// Directories under the source that are other resources' code (a function's layers):
     /// relative paths, left out of the walk.
     pub skip_dirs: Vec<String>,
-    /// A function's Handler: esbuild's entry point when BuildProperties name none.
+    /// A function's Handler: esbuild's entry point when BuildProperties name none, and the
+    /// executable a `go1.x` function's build is named after.
     pub handler: Option<String>,
 }
 
@@ -135,7 +134,6 @@ impl Target {
             arch: res.architecture,
             method,
             properties: res.build.properties.clone(),
-            handler: None,
             needs_bootstrap,
             skip_dirs: Vec::new(),
             handler: handler.map(str::to_string),
@@ -148,7 +146,6 @@ impl Target {
         let mut t = Target::of(unit)?;
         if !unit.is_layer {
             t.skip_dirs = project.layer_dirs_under(&unit.res.id, &t.source);
-            t.handler = project.function(&unit.res.id).and_then(|f| f.handler.clone());
         }
         t.skip_dirs.extend(project.infra_files_under(&t.source));
         Ok(t)
