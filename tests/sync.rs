@@ -776,6 +776,42 @@ fn outputs_give_each_api_its_own_stages() {
 }
 
 #[test]
+fn an_app_with_a_function_url_deploys_syncs_and_names_its_url() {
+    let emu = emulator();
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Web:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn\n      Handler: index.handler\n      Runtime: nodejs20.x\n      FunctionUrlConfig:\n        AuthType: NONE\nOutputs:\n  WebUrl:\n    Value: !GetAtt WebUrl.FunctionUrl\n",
+    )
+    .write("fn/index.js", "exports.handler = async () => 1;\n");
+    let run = p.lamb_env(&["deploy", "--stack-name", "t-url", "--resolve-s3"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = p.lamb_env(&["outputs", "--stack-name", "t-url", "-o", "json"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let output =
+        v["outputs"].as_array().unwrap().iter().find(|o| o["key"] == "WebUrl").expect("the WebUrl output").clone();
+    let url = output["value"].as_str().unwrap().to_string();
+    assert!(url.starts_with("https://") && url.contains(".lambda-url.us-east-1.on.aws"), "{v}");
+    let endpoint = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "function-url")
+        .expect("a function URL endpoint")
+        .clone();
+    assert_eq!(endpoint["id"], "Web", "{v}");
+    assert_eq!(endpoint["url"], url.as_str(), "the endpoint is the URL the stack created: {v}");
+    // A code edit syncs as for any function.
+    p.write("fn/index.js", "exports.handler = async () => 2;\n");
+    let (r, run) = sync_json(&p, emu, "t-url", &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(item(&r, "Web")["status"], "synced", "{r}");
+    let run = p.lamb_env(&["delete", "--stack-name", "t-url", "--yes"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[test]
 fn an_update_lambda_does_not_report_back_fails_loudly_and_the_next_sync_pushes_again() {
     // moto, for one, answers UpdateFunctionCode for a missing S3 key with 200 and an empty
     // CodeSha256: lamb checks what Lambda runs after every update.

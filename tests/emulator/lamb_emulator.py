@@ -992,6 +992,90 @@ def _add_apigw_stage_model() -> None:
     assert "AWS::ApiGateway::Stage" in parsing.get_model_map()
 
 
+def _add_lambda_url_model() -> None:
+    """(d) AWS::Lambda::Url (SAM emits one for FunctionUrlConfig) is unknown to moto's CFN:
+    created, updated and deleted through the Lambda backend's function URL config, with
+    GetAtt FunctionUrl / FunctionArn and Ref = the function's ARN, as CloudFormation has them."""
+    from moto.awslambda.models import lambda_backends
+    from moto.cloudformation import parsing
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+    from moto.core.common_models import CloudFormationModel
+
+    _require(parsing, "get_model_map", "get_model_list")
+    if "AWS::Lambda::Url" in parsing.get_model_map():
+        return
+
+    def config_of(props: dict[str, Any]) -> dict[str, Any]:
+        config = {"AuthType": props.get("AuthType", "AWS_IAM")}
+        if props.get("Cors"):
+            config["Cors"] = props["Cors"]
+        if props.get("InvokeMode"):
+            config["InvokeMode"] = props["InvokeMode"]
+        return config
+
+    class CfnLambdaUrl(CloudFormationModel):
+        # moto's model metaclass derives the service from the module path
+        __module__ = "moto.awslambda.lamb_emulator"
+
+        def __init__(self, function_arn: str, url: str) -> None:
+            self.function_arn = function_arn
+            self.url = url
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.function_arn
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Lambda::Url"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr in ("FunctionUrl", "FunctionArn")
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            if attribute_name == "FunctionUrl":
+                return self.url
+            if attribute_name == "FunctionArn":
+                return self.function_arn
+            raise UnformattedGetAttTemplateException()
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
+                                            account_id: str, region_name: str, **kwargs: Any) -> Any:
+            props = cloudformation_json["Properties"]
+            target = props["TargetFunctionArn"]
+            target = getattr(target, "function_arn", target)
+            backend = lambda_backends[account_id][region_name]
+            config = backend.create_function_url_config(target, config_of(props))
+            return cls(config.function.function_arn, config.url)
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
+                                            cloudformation_json: dict[str, Any], account_id: str,
+                                            region_name: str) -> Any:
+            props = cloudformation_json.get("Properties", {})
+            backend = lambda_backends[account_id][region_name]
+            backend.update_function_url_config(original_resource.function_arn, config_of(props))
+            return original_resource
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            try:
+                lambda_backends[account_id][region_name].delete_function_url_config(self.function_arn)
+            except Exception:
+                pass
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    if hasattr(parsing, "get_name_type_map"):
+        parsing.get_name_type_map.cache_clear()
+    assert "AWS::Lambda::Url" in parsing.get_model_map()
+
+
 def _patch_layer_version_by_arn() -> None:
     """moto routes GetLayerVersionByArn (`GET /2018-10-31/layers?find=LayerVersion&Arn=...`)
     but has no handler for it (HTTP 500). lamb uses it to read a layer version's CodeSha256."""
@@ -1029,6 +1113,7 @@ def apply_patches() -> None:
     _patch_lambda_and_apigw_models()
     _patch_iam_role_model()
     _add_apigw_stage_model()
+    _add_lambda_url_model()
     _patch_layer_version_by_arn()
     _patch_error_format()  # last: wraps the final versions of the response methods
 
