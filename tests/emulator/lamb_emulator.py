@@ -920,6 +920,18 @@ def _patch_iam_role_model() -> None:
     iam.Role.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[method-assign]
 
 
+def _refresh_model_map(cfn_type: str) -> None:
+    """moto's CloudFormation caches its map of model classes: a model class defined here (it
+    registers itself as it is defined) is seen once the caches are cleared."""
+    from moto.cloudformation import parsing
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    if hasattr(parsing, "get_name_type_map"):
+        parsing.get_name_type_map.cache_clear()
+    assert cfn_type in parsing.get_model_map()
+
+
 def _add_apigw_stage_model() -> None:
     """(d) AWS::ApiGateway::Stage (SAM emits one per API) is unknown to moto's CFN."""
     from moto.apigateway.models import apigateway_backends
@@ -985,11 +997,7 @@ def _add_apigw_stage_model() -> None:
             except Exception:
                 pass
 
-    parsing.get_model_list.cache_clear()
-    parsing.get_model_map.cache_clear()
-    if hasattr(parsing, "get_name_type_map"):
-        parsing.get_name_type_map.cache_clear()
-    assert "AWS::ApiGateway::Stage" in parsing.get_model_map()
+    _refresh_model_map("AWS::ApiGateway::Stage")
 
 
 def _add_lambda_url_model() -> None:
@@ -1069,11 +1077,7 @@ def _add_lambda_url_model() -> None:
             except Exception:
                 pass
 
-    parsing.get_model_list.cache_clear()
-    parsing.get_model_map.cache_clear()
-    if hasattr(parsing, "get_name_type_map"):
-        parsing.get_name_type_map.cache_clear()
-    assert "AWS::Lambda::Url" in parsing.get_model_map()
+    _refresh_model_map("AWS::Lambda::Url")
 
 
 def _patch_layer_version_by_arn() -> None:
