@@ -62,23 +62,24 @@ impl Pool {
     /// is ready (its handler imported, its bootstrap polling) does it take over — idle old
     /// processes are stopped, running ones once they finish. A launch that cannot start is
     /// refused with why, and the old one keeps serving.
-    /// The process is a spare started earlier when one fits, else a new one; either way a
-    /// spare for the next reload is started afterwards.
+    ///
+    /// The new process is the spare started after the last reload when it fits the launch,
+    /// else a new one; either way a spare for the next reload is started afterwards.
     pub async fn replace(&self, launch: Launch) -> Result<(), String> {
         let mut spare = self.spare.lock().await;
-        let fitting = spare.take().filter(|s| spare_fits(s.launch(), &launch));
-        let fresh = match fitting {
+        let mut taken = spare.take();
+        if let Some(unfit) = taken.take_if(|s| !spare_fits(s.launch(), &launch)) {
+            unfit.stop().await;
+        }
+        let fresh = match taken {
+            // A failure to start here is the new code's own (a syntax error): a new process
+            // would fail the same way.
             Some(mut s) => match s.take_over(&launch).await {
-                Ok(()) => match s.warm_up().await {
-                    Ok(()) => Ok(s),
-                    // The new code's own failure (a syntax error): a new process would fail
-                    // the same way.
-                    Err(why) => {
-                        s.stop().await;
-                        Err(why)
-                    }
-                },
-                Err(_) => self.start(&launch).await,
+                Ok(()) => ready(s).await,
+                Err(_) => {
+                    s.stop().await;
+                    self.start(&launch).await
+                }
             },
             None => self.start(&launch).await,
         };
@@ -102,14 +103,7 @@ impl Pool {
 
     /// A new process of `launch`, ready for work.
     async fn start(&self, launch: &Launch) -> Result<Instance, String> {
-        let mut fresh = Instance::spawn(launch, self.sink.clone()).await.map_err(|e| e.to_string())?;
-        match fresh.warm_up().await {
-            Ok(()) => Ok(fresh),
-            Err(why) => {
-                fresh.stop().await;
-                Err(why)
-            }
-        }
+        ready(Instance::spawn(launch, self.sink.clone()).await.map_err(|e| e.to_string())?).await
     }
 
     /// Runs one invocation on a warm process, or a new one. `on_start` gets the request id
@@ -163,6 +157,17 @@ impl Pool {
         }
         if let Some(spare) = self.spare.lock().await.take() {
             spare.stop().await;
+        }
+    }
+}
+
+/// `instance` once it is ready for work, or why it will not be (it is stopped then).
+async fn ready(mut instance: Instance) -> Result<Instance, String> {
+    match instance.warm_up().await {
+        Ok(()) => Ok(instance),
+        Err(why) => {
+            instance.stop().await;
+            Err(why)
         }
     }
 }
