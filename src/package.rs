@@ -145,6 +145,38 @@ pub fn describe_zip(path: &Path) -> Result<Artifact, PackageError> {
     })
 }
 
+/// Unpacks the zip at `path` into `out` with its files' modes. Names that would leave `out`
+/// (`../x`, `/abs`) are refused, not followed.
+pub fn unpack(path: &Path, out: &Path) -> Result<(), PackageError> {
+    use std::io::Read;
+    let invalid = |reason: String| PackageError::InvalidZip { path: path.to_path_buf(), reason };
+    let file = File::open(path).map_err(|source| PackageError::Read { path: path.to_path_buf(), source })?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| invalid(e.to_string()))?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| invalid(e.to_string()))?;
+        let Some(rel) = entry.enclosed_name() else {
+            return Err(invalid(format!("entry `{}` points outside the directory", entry.name().unwrap_or_default())));
+        };
+        let to = out.join(rel);
+        let werr = |source| PackageError::Write { path: to.clone(), source };
+        if entry.is_dir() {
+            fs::create_dir_all(&to).map_err(werr)?;
+            continue;
+        }
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(werr)?;
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut bytes).map_err(|e| invalid(e.to_string()))?;
+        fs::write(&to, &bytes).map_err(werr)?;
+        if let Some(mode) = entry.unix_mode() {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&to, fs::Permissions::from_mode(mode & 0o777)).map_err(werr)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

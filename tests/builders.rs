@@ -1,7 +1,7 @@
-//! The compiled and gem-based builders (`go1.x`, `rust-cargolambda`, Ruby with bundler), each
-//! run with its real toolchain (.ci/run installs them: Go and Ruby from Debian, cargo-lambda
-//! and zig from PyPI into a venv under target/), and what happens to a function whose
-//! toolchain is missing.
+//! The compiled and gem-based builders (`go1.x`, `rust-cargolambda`, Ruby with bundler for
+//! functions and layers, Gradle), each run with its real toolchain (.ci/run installs them: Go,
+//! Ruby, a JDK and Gradle from Debian, cargo-lambda and zig from PyPI into a venv under
+//! target/), and what happens to a function whose toolchain is missing (also Maven and .NET).
 
 mod common;
 
@@ -135,8 +135,11 @@ fn a_missing_toolchain_fails_its_function_alone_and_says_how_to_install_it() {
     let p = Project::empty();
     p.write(
         "template.yaml",
-        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Go:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n    Properties: {CodeUri: go, Handler: bootstrap, Runtime: provided.al2023}\n  Rust:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: rust-cargolambda}\n    Properties: {CodeUri: rust, Handler: bootstrap, Runtime: provided.al2023}\n  Gems:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: gems, Handler: app.handler, Runtime: ruby3.3}\n  Plain:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: plain, Handler: app.handler, Runtime: ruby3.3}\n  Shell:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: shell, Handler: x, Runtime: provided.al2023}\n  Java:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: java, Handler: app.Handler::handleRequest, Runtime: java21}\n",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Go:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n    Properties: {CodeUri: go, Handler: bootstrap, Runtime: provided.al2023}\n  Rust:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: rust-cargolambda}\n    Properties: {CodeUri: rust, Handler: bootstrap, Runtime: provided.al2023}\n  Gems:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: gems, Handler: app.handler, Runtime: ruby3.3}\n  Plain:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: plain, Handler: app.handler, Runtime: ruby3.3}\n  Shell:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: shell, Handler: x, Runtime: provided.al2023}\n  Java:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: java, Handler: app.Handler::handleRequest, Runtime: java21}\n  Gradle:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: gradle, Handler: app.Handler::handleRequest, Runtime: java17}\n  Dotnet:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dotnet, Handler: Hello::Hello.Function::Handler, Runtime: dotnet8}\n",
     )
+    .write("gradle/build.gradle", "plugins { id 'java' }\n")
+    .write("gradle/src/main/java/app/Handler.java", "package app;\npublic class Handler {}\n")
+    .write("dotnet/Hello.csproj", "<Project Sdk=\"Microsoft.NET.Sdk\"></Project>\n")
     .write("java/pom.xml", "<project><modelVersion>4.0.0</modelVersion><groupId>a</groupId><artifactId>f</artifactId><version>1</version></project>\n")
     .write("go/main.go", GO_MAIN)
     .write("go/go.mod", GO_MOD)
@@ -173,6 +176,20 @@ fn a_missing_toolchain_fails_its_function_alone_and_says_how_to_install_it() {
         msg("Java").contains("`mvn` is not installed") && msg("Java").contains("apt install maven"),
         "{}",
         msg("Java")
+    );
+    assert_eq!(status_of(&r, "Gradle"), "failed");
+    assert!(
+        msg("Gradle").contains("`gradle` is not installed") && msg("Gradle").contains("Gradle wrapper"),
+        "{}",
+        msg("Gradle")
+    );
+    assert_eq!(status_of(&r, "Dotnet"), "failed");
+    assert!(
+        msg("Dotnet").contains("`dotnet` is not installed")
+            && msg("Dotnet").contains(".NET SDK")
+            && msg("Dotnet").contains("dotnet tool install -g Amazon.Lambda.Tools"),
+        "{}",
+        msg("Dotnet")
     );
     // Ruby without a Gemfile needs no Ruby to build: its sources are the artifact.
     assert_eq!(status_of(&r, "Plain"), "built");
@@ -256,6 +273,104 @@ fn ruby_gems_are_vendored_where_the_lambda_runtime_loads_them() {
     assert_eq!(run.code, 1, "{}", run.all());
     let msg = resource(&r, "WithGem")["message"].as_str().unwrap();
     assert!(msg.contains("withgem/Gemfile") && msg.contains("run `bundle lock`"), "{msg}");
+}
+
+/// Unpacks a zip into `dir`.
+fn unzip_into(zip: &Path, dir: &Path) {
+    let mut z = zip::ZipArchive::new(fs::File::open(zip).unwrap()).unwrap();
+    z.extract(dir).unwrap();
+}
+
+#[test]
+fn a_ruby_layer_puts_its_gems_and_code_where_lambda_loads_them_from_opt() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Gems:\n    Type: AWS::Serverless::LayerVersion\n    Metadata: {BuildMethod: ruby3.3}\n    Properties: {ContentUri: gems, CompatibleRuntimes: [ruby3.3]}\n  Plain:\n    Type: AWS::Serverless::LayerVersion\n    Metadata: {BuildMethod: ruby3.3}\n    Properties: {ContentUri: plain}\n",
+    )
+    .write("gems/helpers.rb", "require 'tiny'\nmodule Helpers; def self.version = Tiny::VERSION; end\n")
+    .write("gems/Gemfile", "source \"https://rubygems.org\"\ngem \"tiny\"\n")
+    .write("gems/Gemfile.lock", "GEM\n  remote: https://rubygems.org/\n  specs:\n    tiny (2.0.0)\n\nPLATFORMS\n  ruby\n\nDEPENDENCIES\n  tiny\n")
+    .write("plain/util.rb", "module Util; end\n");
+    make_gem(&p.path().join("gems/vendor/cache"), "tiny", "2.0.0");
+
+    let (r, run) = p.build_json(&[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let names = zip_names(&artifact_path(&r, "Gems"));
+    for want in ["ruby/lib/helpers.rb", "ruby/lib/Gemfile.lock", "ruby/gems/3.3.0/gems/tiny-2.0.0/lib/tiny.rb"] {
+        assert!(names.contains(&want.to_string()), "{want} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains(".bundle/") || n.contains("vendor/bundle")), "{names:?}");
+    assert_eq!(zip_names(&artifact_path(&r, "Plain")), ["ruby/lib/util.rb"]);
+
+    // As Lambda's Ruby runtime sees /opt: GEM_PATH has ruby/gems/3.3.0, RUBYLIB has ruby/lib.
+    let opt = tempfile::tempdir().unwrap();
+    unzip_into(&artifact_path(&r, "Gems"), opt.path());
+    let out = Command::new("ruby")
+        .args(["-e", "require 'helpers'; print Helpers.version"])
+        .env("GEM_PATH", opt.path().join("ruby/gems/3.3.0"))
+        .env("RUBYLIB", opt.path().join("ruby/lib"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2.0.0");
+}
+
+fn gradle_build(p: &Project, args: &[&str]) -> (serde_json::Value, Run) {
+    let mut all = vec!["build", "-o", "json"];
+    all.extend_from_slice(args);
+    // No Gradle daemon left behind by a test.
+    let run = p.lamb_env(&all, &[("GRADLE_OPTS", "-Dorg.gradle.daemon=false".to_string())]);
+    let r = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+    (r, run)
+}
+
+#[test]
+fn gradle_builds_a_subproject_with_its_classes_on_top_and_its_project_dependencies_in_lib() {
+    let p = Project::empty();
+    p.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: app/hello, Handler: app.Handler::handleRequest, Runtime: java17}\n",
+    )
+    // A multi-project build: the function's project depends on a sibling, found through the
+    // settings file in the parent directory.
+    .write("app/settings.gradle", "include 'core', 'hello'\n")
+    .write("app/core/build.gradle", "apply plugin: 'java'\n")
+    .write("app/core/src/main/java/core/Greeting.java", "package core;\npublic class Greeting {\n  public static String text() { return \"hello from core\"; }\n}\n")
+    .write("app/hello/build.gradle", "apply plugin: 'java'\ndependencies { implementation project(':core') }\n")
+    .write("app/hello/src/main/resources/greeting.properties", "who=lambda\n")
+    .write(
+        "app/hello/src/main/java/app/Handler.java",
+        "package app;\npublic class Handler {\n  public String handleRequest(Object in) { return core.Greeting.text(); }\n  public static void main(String[] a) { System.out.println(new Handler().handleRequest(null)); }\n}\n",
+    );
+    let (r, run) = gradle_build(&p, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(status_of(&r, "Hello"), "built");
+    let zip = artifact_path(&r, "Hello");
+    let names = zip_names(&zip);
+    for want in ["app/Handler.class", "greeting.properties", "lib/core.jar"] {
+        assert!(names.contains(&want.to_string()), "{want} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.starts_with("build/") || n.ends_with(".java")), "{names:?}");
+    // The zip is a classpath Lambda's Java runtime can load: the top and every jar in lib/.
+    let dir = tempfile::tempdir().unwrap();
+    unzip_into(&zip, dir.path());
+    let cp = format!("{}:{}", dir.path().display(), dir.path().join("lib/core.jar").display());
+    let out = Command::new("java").args(["-cp", &cp, "app.Handler"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from core");
+
+    // Gradle's build/ in the code directory is not code: nothing changed, nothing rebuilt.
+    assert!(p.path().join("app/hello/build").is_dir());
+    let (again, _) = gradle_build(&p, &[]);
+    assert_eq!(status_of(&again, "Hello"), "cached");
+
+    // A compile error: Gradle's output and the fix, naming the function.
+    p.write("app/hello/src/main/java/app/Handler.java", "package app;\npublic class Handler { oops }\n");
+    let (r, run) = gradle_build(&p, &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let msg = resource(&r, "Hello")["message"].as_str().unwrap();
+    assert!(msg.contains("Handler.java") && msg.contains("fix the Gradle build or the Java code of `Hello`"), "{msg}");
 }
 
 /// The bin directory of the cargo-lambda venv (tests/toolchains/cargo-lambda.sh).

@@ -24,6 +24,11 @@ pub enum Method {
     Ruby { runtime: String },
     /// `mvn clean install` of a project with a pom.xml: classes at the top, jars in `lib/`.
     Maven { runtime: String },
+    /// `gradle build` (the project's `gradlew` when it has one) of a project with a
+    /// build.gradle(.kts): classes at the top, runtime jars in `lib/`.
+    Gradle { runtime: String },
+    /// `dotnet lambda package` (Amazon.Lambda.Tools) for the function's architecture.
+    Dotnet { runtime: String },
     /// The directory, packed as is.
     Prebuilt,
     /// A zip file, used as is.
@@ -40,7 +45,10 @@ impl Method {
             Method::Esbuild { .. } => "esbuild",
             Method::Go { .. } => "go1.x",
             Method::CargoLambda => "rust-cargolambda",
-            Method::Ruby { runtime } | Method::Maven { runtime } => runtime,
+            Method::Ruby { runtime }
+            | Method::Maven { runtime }
+            | Method::Gradle { runtime }
+            | Method::Dotnet { runtime } => runtime,
             Method::Prebuilt => "prebuilt",
             Method::Zip => "zip",
             Method::File => "file",
@@ -69,9 +77,25 @@ fn is_ruby(r: &str) -> bool {
     r.starts_with("ruby")
 }
 
-/// A Java function SAM would build with Maven: a java runtime and a pom.xml in the code.
-fn is_maven(r: &str, code: &Code) -> bool {
-    r.starts_with("java") && matches!(code, Code::Dir(d) if d.join("pom.xml").is_file())
+fn is_dotnet(r: &str) -> bool {
+    r.starts_with("dotnet")
+}
+
+/// A Java function's builder, by the project file in its code directory, in SAM's order:
+/// Gradle (`build.gradle`, `build.gradle.kts`) before Maven (`pom.xml`).
+fn java(r: &str, code: &Code) -> Option<Method> {
+    let Code::Dir(d) = code else { return None };
+    if !r.starts_with("java") {
+        return None;
+    }
+    let runtime = r.to_string();
+    if ["build.gradle", "build.gradle.kts"].iter().any(|f| d.join(f).is_file()) {
+        Some(Method::Gradle { runtime })
+    } else if d.join("pom.xml").is_file() {
+        Some(Method::Maven { runtime })
+    } else {
+        None
+    }
 }
 
 /// A function's compiled-language build: the function's runtime, or the error a layer gets.
@@ -114,17 +138,20 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
         res.logical_id, res.logical_id
     );
     if let Some(m) = res.build.method.as_deref() {
+        if let Some(j) = java(m, &res.code).filter(|_| !is_layer) {
+            return Ok(j);
+        }
         return match m {
             "makefile" => Ok(Method::Makefile),
             m if is_python(m) => Ok(Method::Python { runtime: m.to_string() }),
             m if is_node(m) => Ok(Method::Nodejs { runtime: m.to_string() }),
             "go1.x" => function_only(m, runtime, is_layer).map(|runtime| Method::Go { runtime }),
             "rust-cargolambda" => function_only(m, runtime, is_layer).map(|_| Method::CargoLambda),
-            m if is_ruby(m) && !is_layer => Ok(Method::Ruby { runtime: m.to_string() }),
-            m if is_maven(m, &res.code) && !is_layer => Ok(Method::Maven { runtime: m.to_string() }),
-            m if is_ruby(m) => Err(NotBuilt::Error(format!(
-                "BuildMethod {m} for a layer (gems under ruby/gems/) is not one lamb builds; {makefile_hint}"
+            m if is_ruby(m) => Ok(Method::Ruby { runtime: m.to_string() }),
+            m if is_layer && (m.starts_with("java") || is_dotnet(m)) => Err(NotBuilt::Error(format!(
+                "BuildMethod {m} for a layer is not one lamb builds; {makefile_hint}"
             ))),
+            m if is_dotnet(m) => Ok(Method::Dotnet { runtime: m.to_string() }),
             "esbuild" => match runtime {
                 Some(r) if is_node(r) && !is_layer => Ok(Method::Esbuild { runtime: r.to_string() }),
                 _ if is_layer => Err(NotBuilt::Error(
@@ -135,7 +162,7 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
                 )),
             },
             other => Err(NotBuilt::Error(format!(
-                "BuildMethod `{other}` is not one lamb can build (python3.x, nodejs*.x, esbuild, go1.x, rust-cargolambda, ruby3.x, java* with a pom.xml, makefile); {makefile_hint}"
+                "BuildMethod `{other}` is not one lamb can build (python3.x, nodejs*.x, esbuild, go1.x, rust-cargolambda, ruby3.x, java* with a build.gradle or pom.xml, dotnet*, makefile); {makefile_hint}"
             ))),
         };
     }
@@ -143,15 +170,18 @@ pub fn select(res: &CodeResource, runtime: Option<&str>, is_layer: bool) -> Resu
         // SAM packs a layer without a BuildMethod as it is.
         return Ok(Method::Prebuilt);
     }
+    if let Some(j) = runtime.and_then(|r| java(r, &res.code)) {
+        return Ok(j);
+    }
     match runtime {
         Some(r) if is_python(r) => Ok(Method::Python { runtime: r.to_string() }),
         Some(r) if is_node(r) => Ok(Method::Nodejs { runtime: r.to_string() }),
         Some(r @ "go1.x") => Ok(Method::Go { runtime: r.to_string() }),
         Some(r) if is_ruby(r) => Ok(Method::Ruby { runtime: r.to_string() }),
-        Some(r) if is_maven(r, &res.code) => Ok(Method::Maven { runtime: r.to_string() }),
+        Some(r) if is_dotnet(r) => Ok(Method::Dotnet { runtime: r.to_string() }),
         Some(r) if r.starts_with("provided") => Ok(Method::Prebuilt),
         Some(r) if r.starts_with("java") => Err(NotBuilt::Error(format!(
-            "runtime `{r}` without a pom.xml in the code directory: lamb builds Java with Maven only; {makefile_hint} (e.g. with Gradle), or point CodeUri at a built .jar"
+            "runtime `{r}` without a build.gradle, build.gradle.kts or pom.xml in the code directory: lamb builds Java with Gradle or Maven; point CodeUri at the Java project's directory, or at a built .jar, or {makefile_hint}"
         ))),
         Some(r) => Err(NotBuilt::Error(format!("runtime `{r}` is not one lamb builds by itself; {makefile_hint}"))),
         None => Err(NotBuilt::Error(format!("no Runtime and no BuildMethod; set Runtime, or {makefile_hint}"))),
@@ -220,8 +250,8 @@ mod tests {
             msg.contains("runtime `java21`") && msg.contains("BuildMethod: makefile") && msg.contains("build-Fn"),
             "{msg}"
         );
-        let Err(NotBuilt::Error(msg)) = select(&res(dir(), Some("dotnet8")), None, false) else { panic!() };
-        assert!(msg.contains("BuildMethod `dotnet8`"), "{msg}");
+        let Err(NotBuilt::Error(msg)) = select(&res(dir(), Some("swift")), None, false) else { panic!() };
+        assert!(msg.contains("BuildMethod `swift`") && msg.contains("build-Fn"), "{msg}");
         assert_eq!(
             select(&res(dir(), Some("esbuild")), Some("nodejs20.x"), false),
             Ok(Method::Esbuild { runtime: "nodejs20.x".into() })
@@ -256,6 +286,35 @@ mod tests {
         std::fs::write(d.path().join("pom.xml"), "<project/>").unwrap();
         let maven = Method::Maven { runtime: "java21".into() };
         assert_eq!(select(&res(Code::Dir(d.path().to_path_buf()), None), Some("java21"), false), Ok(maven));
+    }
+
+    #[test]
+    fn java_is_built_by_its_project_file_gradle_first_as_sam_does() {
+        let d = tempfile::tempdir().unwrap();
+        let code = || Code::Dir(d.path().to_path_buf());
+        let Err(NotBuilt::Error(msg)) = select(&res(code(), None), Some("java21"), false) else { panic!() };
+        assert!(msg.contains("without a build.gradle, build.gradle.kts or pom.xml") && msg.contains(".jar"), "{msg}");
+        std::fs::write(d.path().join("pom.xml"), "<project/>").unwrap();
+        std::fs::write(d.path().join("build.gradle.kts"), "plugins { java }").unwrap();
+        let gradle = Method::Gradle { runtime: "java17".into() };
+        assert_eq!(select(&res(code(), None), Some("java17"), false), Ok(gradle.clone()));
+        assert_eq!(select(&res(code(), Some("java17")), Some("java21"), false), Ok(gradle));
+        std::fs::remove_file(d.path().join("build.gradle.kts")).unwrap();
+        let maven = Method::Maven { runtime: "java11".into() };
+        assert_eq!(select(&res(code(), Some("java11")), Some("java21"), false), Ok(maven));
+        // Java and .NET layers are not built by lamb; the error names the makefile way.
+        let Err(NotBuilt::Error(msg)) = select(&res(code(), Some("java11")), None, true) else { panic!() };
+        assert!(msg.contains("for a layer") && msg.contains("makefile"), "{msg}");
+    }
+
+    #[test]
+    fn dotnet_by_runtime_or_build_method_and_ruby_layers() {
+        let dotnet = |r: &str| Ok(Method::Dotnet { runtime: r.into() });
+        assert_eq!(select(&res(dir(), None), Some("dotnet8"), false), dotnet("dotnet8"));
+        assert_eq!(select(&res(dir(), Some("dotnet6")), Some("dotnet8"), false), dotnet("dotnet6"));
+        let Err(NotBuilt::Error(msg)) = select(&res(dir(), Some("dotnet8")), None, true) else { panic!() };
+        assert!(msg.contains("for a layer"), "{msg}");
+        assert_eq!(select(&res(dir(), Some("ruby3.3")), None, true), Ok(Method::Ruby { runtime: "ruby3.3".into() }));
     }
 
     #[test]

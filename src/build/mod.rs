@@ -4,8 +4,10 @@
 
 mod cargo_lambda;
 pub mod deps;
+mod dotnet;
 mod esbuild;
 mod go;
+mod gradle;
 mod maven;
 pub mod method;
 mod node;
@@ -161,9 +163,11 @@ impl Target {
             // Dependencies come from the install, never from the source tree.
             Method::Nodejs { .. } | Method::Esbuild { .. } => (true, &["node_modules"]),
             Method::Makefile | Method::Go { .. } => (true, &[]),
-            // Build output: cargo lambda builds in the source tree; a Maven build in the tree
-            // would leave one behind.
+            // Build output: cargo lambda, Gradle and dotnet build in the source tree; a Maven
+            // build in the tree would leave one behind.
             Method::CargoLambda | Method::Maven { .. } => (true, &["target"]),
+            Method::Gradle { .. } => (true, &["build", ".gradle"]),
+            Method::Dotnet { .. } => (true, &["bin", "obj"]),
             // Gems come from the install; a local bundler config would point it elsewhere.
             Method::Ruby { .. } => (true, &[".bundle"]),
             // A prebuilt directory is the artifact: its files are packed even if gitignored
@@ -322,6 +326,8 @@ impl Builder {
                 Some(go::locate()?)
             }
             Method::CargoLambda => Some(cargo_lambda::locate()?),
+            Method::Gradle { .. } => Some(gradle::locate(&target.source, &self.project_root)?),
+            Method::Dotnet { .. } => Some(dotnet::locate()?),
             // Without a Gemfile the sources are the artifact: no Ruby needed.
             Method::Ruby { .. } if files.iter().any(|f| f.rel == "Gemfile") => Some(ruby::locate()?),
             _ => None,
@@ -343,6 +349,7 @@ impl Builder {
         let source_prefix = match (&t.method, t.is_layer) {
             (Method::Python { .. }, true) => "python/",
             (Method::Nodejs { .. }, true) => "nodejs/",
+            (Method::Ruby { .. }, true) => ruby::LAYER_SOURCES,
             _ => "",
         };
         match &t.method {
@@ -374,6 +381,8 @@ impl Builder {
             Method::Go { runtime } => return go::build(self, p, runtime),
             Method::CargoLambda => return cargo_lambda::build(self, p),
             Method::Maven { .. } => return maven::build(self, p),
+            Method::Gradle { .. } => return gradle::build(self, p),
+            Method::Dotnet { .. } => return dotnet::build(self, p),
             Method::Ruby { runtime } => {
                 if let Some((_, host_abi)) = &p.tool {
                     return ruby::build(self, p, runtime, host_abi);

@@ -4,6 +4,10 @@
 //! runtime loads gems from `vendor/bundle/ruby/<ABI version>/`, so the install's directory is
 //! named after the runtime's version; gems with compiled extensions must have been built by
 //! that same Ruby version, or the build fails naming them.
+//!
+//! A layer (`BuildMethod: ruby3.x`) has the layout Lambda's Ruby runtime reads from `/opt`:
+//! the sources under `ruby/lib/` (on the load path; SAM puts them there too) and the gems
+//! under `ruby/gems/<ABI version>/` (on GEM_PATH), so a function's plain `require` finds both.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +15,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use super::{BuildError, Builder, Built, Prepared, tools};
+
+/// Where a layer's own files go.
+pub(super) const LAYER_SOURCES: &str = "ruby/lib/";
 
 pub(super) const INSTALL: &str =
     "install Ruby and Bundler (e.g. `apt install ruby ruby-bundler`), the Ruby version of the function's runtime";
@@ -108,11 +115,32 @@ pub fn build(b: &Builder, p: &Prepared, runtime: &str, host_abi: &str) -> Result
         fs::rename(gems.join(host_abi), gems.join(&want))
             .map_err(|source| BuildError::Io { what: format!("cannot rename {}", gems.display()), source })?;
     }
-    let artifact = b.pack_dir(p, &work, &src, || BuildError::NoOutput {
+    let root = if t.is_layer { layer_layout(&work, &src, &want)? } else { src };
+    let artifact = b.pack_dir(p, &work, &root, || BuildError::NoOutput {
         step: "`bundle install`".into(),
         fix: "check the code directory".into(),
     })?;
     Ok(Built { artifact, deps: None })
+}
+
+/// Moves an installed layer into Lambda's layout under `work/layer`: the gems to
+/// `ruby/gems/<abi>/`, the rest of the sources (without bundler's settings) to `ruby/lib/`.
+fn layer_layout(work: &Path, src: &Path, abi: &str) -> Result<PathBuf, BuildError> {
+    let layer = work.join("layer");
+    let io = |what: String| move |source| BuildError::Io { what, source };
+    let gems_to = layer.join("ruby/gems");
+    fs::create_dir_all(&gems_to).map_err(io(format!("cannot create {}", gems_to.display())))?;
+    let installed = src.join("vendor/bundle/ruby").join(abi);
+    if installed.is_dir() {
+        fs::rename(&installed, gems_to.join(abi)).map_err(io(format!("cannot move {}", installed.display())))?;
+    }
+    for gone in ["vendor/bundle", ".bundle"] {
+        let _ = fs::remove_dir_all(src.join(gone));
+    }
+    // An emptied vendor/ (its only content was the install) is not the layer's.
+    let _ = fs::remove_dir(src.join("vendor"));
+    fs::rename(src, layer.join(LAYER_SOURCES)).map_err(io(format!("cannot move {}", src.display())))?;
+    Ok(layer)
 }
 
 /// The name of a gem with a compiled extension under `extensions/<platform>/<abi>/`.
@@ -140,6 +168,23 @@ mod tests {
         assert_eq!(abi_version("ruby3.3").as_deref(), Some("3.3.0"));
         assert_eq!(abi_version("ruby3.2").as_deref(), Some("3.2.0"));
         assert_eq!(abi_version("ruby"), None);
+    }
+
+    #[test]
+    fn a_layer_puts_gems_on_gem_path_and_sources_on_the_load_path() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(src.join("vendor/bundle/ruby/3.3.0/gems/tzinfo-2.0.6/lib")).unwrap();
+        fs::create_dir_all(src.join("vendor/cache")).unwrap();
+        fs::create_dir_all(src.join(".bundle")).unwrap();
+        fs::write(src.join(".bundle/config"), "BUNDLE_PATH: vendor/bundle").unwrap();
+        fs::write(src.join("vendor/cache/tzinfo-2.0.6.gem"), "gem").unwrap();
+        fs::write(src.join("helpers.rb"), "module Helpers; end").unwrap();
+        let layer = layer_layout(d.path(), &src, "3.3.0").unwrap();
+        assert!(layer.join("ruby/gems/3.3.0/gems/tzinfo-2.0.6/lib").is_dir());
+        assert!(layer.join("ruby/lib/helpers.rb").is_file());
+        assert!(layer.join("ruby/lib/vendor/cache/tzinfo-2.0.6.gem").is_file());
+        assert!(!layer.join("ruby/lib/vendor/bundle").exists() && !layer.join("ruby/lib/.bundle").exists());
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! again, and a warm process keeps its directory while a new build gets another).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::LocalError;
+use crate::package::PackageError;
 
 /// Unpacks `zip` (whose content hash is `sha256`) under `dir`, unless it is there already;
 /// returns the directory.
@@ -31,33 +31,13 @@ pub fn unpacked(zip: &Path, sha256: &str, dir: &Path) -> Result<PathBuf, LocalEr
 }
 
 fn unpack_into(zip: &Path, out: &Path) -> Result<(), LocalError> {
-    let bad = |detail: String| LocalError::Artifact { path: zip.to_path_buf(), detail };
-    let file = fs::File::open(zip).map_err(|e| bad(e.to_string()))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
-    for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
-        // Names that would leave the directory (`../x`, `/abs`) are refused, not followed.
-        let Some(rel) = entry.enclosed_name() else {
-            return Err(bad(format!("entry `{}` points outside the code directory", entry.name().unwrap_or_default())));
-        };
-        let path = out.join(rel);
-        let io = |source| LocalError::Io { what: format!("cannot write {}", path.display()), source };
-        if entry.is_dir() {
-            fs::create_dir_all(&path).map_err(io)?;
-            continue;
+    crate::package::unpack(zip, out).map_err(|e| match e {
+        PackageError::Write { path, source } => {
+            LocalError::Io { what: format!("cannot write {}", path.display()), source }
         }
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io)?;
-        }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
-        fs::write(&path, &bytes).map_err(io)?;
-        if let Some(mode) = entry.unix_mode() {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o777)).map_err(io)?;
-        }
-    }
-    Ok(())
+        PackageError::InvalidZip { reason: detail, .. } => LocalError::Artifact { path: zip.to_path_buf(), detail },
+        other => LocalError::Artifact { path: zip.to_path_buf(), detail: other.to_string() },
+    })
 }
 
 #[cfg(test)]
