@@ -110,7 +110,35 @@ fn esbuild_errors_name_the_fix() {
     assert_eq!(run.code, 1, "{}", run.all());
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let msg = resource(&v, "Es")["message"].as_str().unwrap();
-    assert!(msg.contains("`esbuild` is not installed") && msg.contains("npm install --save-dev esbuild"), "{msg}");
+    assert!(
+        msg.contains("`esbuild` is not installed")
+            && msg.contains("under `dependencies`")
+            && msg.contains("npm install --save-dev esbuild"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn esbuild_listed_in_the_functions_dependencies_bundles_without_one_installed() {
+    // As in SAM's TypeScript starter: esbuild is a dependency, installed by the build itself.
+    let p = esbuild_project("{EntryPoints: [app.ts], Minify: false}");
+    p.write(
+        "fn/package.json",
+        "{\"name\": \"es\", \"version\": \"1.0.0\", \"dependencies\": {\"is-number\": \"7.0.0\", \"esbuild\": \"0.28.2\"}}\n",
+    );
+    // A PATH with node, npm and a shell (for install scripts), and no esbuild.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["node", "npm", "sh"] {
+        let found = std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+        let path = String::from_utf8(found.stdout).unwrap();
+        std::os::unix::fs::symlink(path.trim(), bin.path().join(tool)).unwrap();
+    }
+    let run = p.lamb_env(&["build", "-o", "json"], &[("PATH", bin.path().display().to_string())]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let zip = artifact_path(&r, "Es");
+    assert_eq!(zip_names(&zip), ["app.js"]);
+    assert!(zip_text(&zip, "app.js").contains("function double"));
 }
 
 #[test]

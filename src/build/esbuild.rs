@@ -1,7 +1,8 @@
 //! `BuildMethod: esbuild`: TypeScript/JavaScript bundled as SAM's esbuild builder does it, from
 //! `Metadata.BuildProperties` (EntryPoints, Minify, Sourcemap, Target, Format, External, Loader,
-//! Banner, MainFields, Define), with the project's own esbuild (node_modules/.bin) or the one
-//! on PATH. Dependencies come from lamb's npm cache through NODE_PATH, so the bundle holds what
+//! Banner, MainFields, Define), with the project's own esbuild (node_modules/.bin), else the
+//! one its package.json lists under `dependencies` (from lamb's install of them, as SAM runs the
+//! esbuild its npm install brought), else the one on PATH. Dependencies come from lamb's npm cache through NODE_PATH, so the bundle holds what
 //! it imports and nothing else.
 
 use std::path::{Path, PathBuf};
@@ -11,12 +12,25 @@ use std::sync::{Mutex, OnceLock};
 use super::{BuildError, tools};
 use crate::project::value::Value;
 
-pub(super) const INSTALL: &str =
-    "install it in the project (`npm install --save-dev esbuild`) or globally (`npm install -g esbuild`)";
+pub(super) const INSTALL: &str = "list it under `dependencies` in the function's package.json (`npm install esbuild`), or install it in the project (`npm install --save-dev esbuild`) or globally (`npm install -g esbuild`)";
 
-/// The esbuild to run: `node_modules/.bin/esbuild` in the code directory or any directory up
-/// to the project root, else the one on PATH.
-pub fn find(source: &Path, project_root: &Path) -> Option<PathBuf> {
+/// The version range of esbuild the package.json in `source` lists under `dependencies`.
+pub fn declared(source: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(source.join("package.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("dependencies")?.get("esbuild")?.as_str().map(str::to_string)
+}
+
+/// The esbuild of an npm install of the function's dependencies (`node_modules`), for the
+/// function's platform: runnable here only when that is this machine's architecture.
+pub fn in_dependencies(node_modules: &Path, arch: crate::project::Arch) -> Option<PathBuf> {
+    let host = if cfg!(target_arch = "aarch64") { crate::project::Arch::Arm64 } else { crate::project::Arch::X86_64 };
+    let bin = node_modules.join(".bin/esbuild");
+    (arch == host && bin.is_file()).then_some(bin)
+}
+
+/// `node_modules/.bin/esbuild` in the code directory or any directory up to the project root.
+fn in_project(source: &Path, project_root: &Path) -> Option<PathBuf> {
     for dir in source.ancestors() {
         let candidate = dir.join("node_modules/.bin/esbuild");
         if candidate.is_file() {
@@ -26,14 +40,30 @@ pub fn find(source: &Path, project_root: &Path) -> Option<PathBuf> {
             break;
         }
     }
+    None
+}
+
+/// The esbuild to run: the project's own ([`in_project`]), else the one on PATH.
+pub fn find(source: &Path, project_root: &Path) -> Option<PathBuf> {
+    in_project(source, project_root).or_else(on_path)
+}
+
+fn on_path() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|d| d.join("esbuild")).find(|p| p.is_file())
 }
 
 /// The esbuild found for `source`, with its version (part of the build key: another esbuild
-/// may bundle differently). Probed once per binary per process.
+/// may bundle differently). Probed once per binary per process. An esbuild that lamb's install
+/// of the function's dependencies brings has an empty path here (it is found after the
+/// install) and its declared range as version; the dependencies' key pins what is installed.
 pub fn locate(source: &Path, project_root: &Path) -> Result<(PathBuf, String), BuildError> {
     static VERSIONS: OnceLock<Mutex<std::collections::HashMap<PathBuf, String>>> = OnceLock::new();
+    if in_project(source, project_root).is_none()
+        && let Some(range) = declared(source)
+    {
+        return Ok((PathBuf::new(), format!("dependencies: esbuild {range}")));
+    }
     let bin = find(source, project_root)
         .ok_or_else(|| BuildError::MissingTool { tool: "esbuild".into(), install: INSTALL.into() })?;
     let cache = VERSIONS.get_or_init(Default::default);

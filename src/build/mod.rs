@@ -401,13 +401,20 @@ impl Builder {
 
     /// esbuild over a scratch copy of the sources, with the npm dependencies on NODE_PATH.
     fn esbuild(&self, p: &Prepared, force: bool) -> Result<Built, BuildError> {
-        let (bin, _) = p
-            .tool
-            .clone()
-            .ok_or_else(|| BuildError::MissingTool { tool: "esbuild".into(), install: esbuild::INSTALL.into() })?;
+        let missing = || BuildError::MissingTool { tool: "esbuild".into(), install: esbuild::INSTALL.into() };
+        let (bin, _) = p.tool.clone().ok_or_else(missing)?;
         let deps = match &p.deps {
             Some(DepsPlan::Nodejs(plan)) => Some(node::install(&self.deps_context(force), plan)?),
             _ => None,
+        };
+        // The esbuild the function's own dependencies brought, else one on PATH.
+        let bin = if bin.as_os_str().is_empty() {
+            deps.as_ref()
+                .and_then(|d| esbuild::in_dependencies(&d.dir, p.target.arch))
+                .or_else(|| esbuild::find(&p.target.source, &self.project_root))
+                .ok_or_else(missing)?
+        } else {
+            bin
         };
         let (work, src, out) = self.scratch(p)?;
         esbuild::bundle(
