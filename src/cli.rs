@@ -126,7 +126,7 @@ pub struct ProjectArgs {
     pub config_env: String,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
@@ -188,6 +188,9 @@ pub struct StackDeployArgs {
     /// Ask before executing the change set
     #[arg(long)]
     pub confirm_changeset: bool,
+    /// Keep what was created or updated when the deploy fails, instead of rolling back [default: disable_rollback in samconfig]
+    #[arg(long)]
+    pub disable_rollback: bool,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +201,9 @@ pub struct DeployArgs {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub deploy: StackDeployArgs,
+    /// Ask for the stack name, region, parameters and deploy settings (current values as defaults), save them to samconfig.toml, then deploy
+    #[arg(short, long)]
+    pub guided: bool,
     /// Result format on stdout
     #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
     pub output: Format,

@@ -331,7 +331,7 @@ pub async fn deploy(
         return Err(DeployError::Declined(why.into()));
     }
     let after = cfn.last_event_id(stack).await?;
-    cfn.execute_change_set(stack, &id).await?;
+    cfn.execute_change_set(stack, &id, cfg.disable_rollback).await?;
     ui.step(&format!("executing change set; following stack {stack}"));
     let (info, failures) = cfn.follow(stack, after.as_deref(), |e| ui.event(e)).await?;
     if !matches!(info.status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE") {
@@ -344,6 +344,11 @@ pub async fn deploy(
             && let Some(r) = &info.status_reason
         {
             reasons.push(format!("\n  {r}"));
+        }
+        if cfg.disable_rollback && info.status.ends_with("_FAILED") {
+            reasons.push(format!(
+                "\n  rollback is disabled, so what was made is kept: fix the template and deploy again, or roll back with `aws cloudformation rollback-stack --stack-name {stack}`"
+            ));
         }
         return Err(DeployError::Failed {
             stack: stack.clone(),

@@ -60,6 +60,8 @@ pub(crate) enum Error {
     Lock(#[from] daemon::lock::LockError),
     #[error(transparent)]
     Local(#[from] local::LocalError),
+    #[error(transparent)]
+    Guided(#[from] commands::guided::GuidedError),
     /// Local I/O that failed outside any one module's work (the terminal, the runtime).
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
@@ -80,6 +82,7 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Config(c) if c.is_usage() => 2,
+            Error::Guided(g) if g.is_usage() => 2,
             _ => 1,
         }
     }

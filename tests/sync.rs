@@ -836,3 +836,148 @@ fn an_update_lambda_does_not_report_back_fails_loudly_and_the_next_sync_pushes_a
     assert_eq!(item(&r, "HelloNode")["code_sha256"], code_sha(&built, "HelloNode"));
     assert_eq!(sha_of(&functions(&emu, "t-verify"), "HelloNode"), code_sha(&built, "HelloNode"));
 }
+
+/// Runs `lamb ARGS` on a terminal (`script`), typing each step's text once the output shows
+/// its prompt; returns the exit code and everything the terminal showed.
+fn on_terminal_stepwise(
+    p: &Project,
+    args: &str,
+    env: &[(&str, String)],
+    steps: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    use std::io::{Read as _, Write as _};
+    use std::sync::{Arc, Condvar, Mutex};
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &format!("{} {args}", lamb_bin()), "/dev/null"])
+        .current_dir(p.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let shown = Arc::new((Mutex::new(String::new()), Condvar::new()));
+    let reader = {
+        let shown = shown.clone();
+        let mut out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.0.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                shown.1.notify_all();
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    for (prompt, text) in steps {
+        let (lock, cvar) = &*shown;
+        let (guard, timeout) = cvar
+            .wait_timeout_while(lock.lock().unwrap(), std::time::Duration::from_secs(60), |s| !s.contains(prompt))
+            .unwrap();
+        assert!(!timeout.timed_out(), "no `{prompt}` on the terminal:\n{}", *guard);
+        drop(guard);
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let text = shown.0.lock().unwrap().clone();
+    (status.code(), text)
+}
+
+#[test]
+fn deploy_guided_asks_deploys_and_saves_samconfig_so_the_next_commands_need_no_flags() {
+    let emu = emulator();
+    let p = Project::example("hello");
+    // Comments, other environments and other commands' keys are kept.
+    let before =
+        p.read("samconfig.toml").replace("[default.sync.parameters]", "# watch by default\n[default.sync.parameters]")
+            + "\n[prod.deploy.parameters]\nstack_name = \"hello-prod\"\n";
+    p.write("samconfig.toml", &before);
+    // Stack, region, Stage (not allowed, then allowed), Greeting, confirm, IAM, rollback, the
+    // two functions with open APIs, save, file, environment.
+    let input = "t-guided\n\nprod\ntest\nHowdy\n\n\n\ny\ny\n\n\n\n";
+    let (ok, out) = on_terminal(&p, "deploy --guided", &emu.env(), input);
+    assert!(ok, "{out}");
+    for shown in [
+        "Stack Name [lamb-hello]: ",
+        "AWS Region [us-east-1]: ",
+        "`prod` is not one of the AllowedValues of Stage (dev, test); try again",
+        "Allow IAM role creation [Y/n]: ",
+        "HelloNode may not have authorization defined, Is this okay? [y/N]: ",
+        "HelloPython may not have authorization defined, Is this okay? [y/N]: ",
+        "Configuration environment [default]: ",
+        "deployed stack t-guided",
+    ] {
+        assert!(out.contains(shown), "{shown} in\n{out}");
+    }
+    let node = functions(emu, "t-guided").into_iter().find(|f| f.logical == "HelloNode").unwrap();
+    assert!(
+        node.env.contains(&("GREETING".into(), "Howdy".into())) && node.env.contains(&("STAGE".into(), "test".into()))
+    );
+    let saved = p.read("samconfig.toml");
+    for kept in [
+        "# watch by default",
+        "watch = true",
+        "[prod.deploy.parameters]\nstack_name = \"hello-prod\"",
+        "[default.build.parameters]",
+    ] {
+        assert!(saved.contains(kept), "{kept} in\n{saved}");
+    }
+    let deploy = &saved[saved.find("[default.deploy.parameters]").unwrap()..];
+    for key in [
+        "stack_name = \"t-guided\"",
+        "resolve_s3 = true",
+        "s3_prefix = \"t-guided\"",
+        "region = \"us-east-1\"",
+        "confirm_changeset = false",
+        "capabilities = \"CAPABILITY_IAM\"",
+        "disable_rollback = false",
+        "parameter_overrides = 'Stage=\"test\" Greeting=\"Howdy\"'",
+    ] {
+        assert!(deploy.contains(key), "{key} in\n{saved}");
+    }
+    // The next deploy and sync read it all: nothing to change.
+    let run = p.lamb_env(&["deploy"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("no changes: stack t-guided is up to date"), "{}", run.all());
+    let run = p.lamb_env(&["sync", "--yes", "-o", "json"], &emu.env());
+    assert_eq!(run.code, 0, "{}", run.all());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["stack"], "t-guided", "{}", run.stdout);
+}
+
+#[test]
+fn deploy_guided_needs_a_terminal_and_ctrl_c_or_a_broken_samconfig_leave_everything_as_it_was() {
+    let emu = emulator();
+    let p = Project::example("hello");
+    let before = p.read("samconfig.toml");
+    let run = p.lamb_env(&["deploy", "--guided"], &emu.env());
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("not one; pass the answers as flags instead: --stack-name"), "{}", run.stderr);
+
+    // Ctrl-C at the second question: exit 130, nothing written or deployed.
+    let steps = [("Stack Name [lamb-hello]: ", "t-ctrl-c\n"), ("AWS Region [us-east-1]: ", "\u{3}")];
+    let (code, out) = on_terminal_stepwise(&p, "deploy --guided", &emu.env(), &steps);
+    assert_eq!(code, Some(130), "{out}");
+    assert_eq!(p.read("samconfig.toml"), before);
+    let exists = rt().block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
+        cfn.describe_stacks().stack_name("t-ctrl-c").send().await.is_ok()
+    });
+    assert!(!exists, "a stack was created:\n{out}");
+
+    // A samconfig.toml that does not parse: where, and the file left as it is.
+    let broken = "version = 0.1\n[default.deploy.parameters\nstack_name = \"x\"\n";
+    p.write("samconfig.toml", broken);
+    let (ok, out) = on_terminal(&p, "deploy --guided", &emu.env(), "");
+    assert!(!ok, "{out}");
+    assert!(out.contains("samconfig.toml") && out.contains("line 2") && out.contains("column"), "{out}");
+    assert_eq!(p.read("samconfig.toml"), broken);
+}

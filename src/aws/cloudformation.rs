@@ -303,11 +303,13 @@ impl CfnApi {
         }
     }
 
-    pub async fn execute_change_set(&self, stack: &str, id: &str) -> Result<(), AwsError> {
+    /// Executes a change set; `disable_rollback` keeps what a failed deploy made.
+    pub async fn execute_change_set(&self, stack: &str, id: &str, disable_rollback: bool) -> Result<(), AwsError> {
         self.client
             .execute_change_set()
             .stack_name(stack)
             .change_set_name(id)
+            .set_disable_rollback(disable_rollback.then_some(true))
             .send()
             .await
             .map_err(|e| self.err("ExecuteChangeSet", e))?;
@@ -511,5 +513,33 @@ mod tests {
             bodies[2]
         );
         assert!(bodies[3].contains("NextToken=c2"), "{}", bodies[3]);
+    }
+
+    #[tokio::test]
+    async fn disable_rollback_is_asked_of_execute_change_set_only_when_wanted() {
+        let ok = || {
+            let body = "<ExecuteChangeSetResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ExecuteChangeSetResult/></ExecuteChangeSetResponse>";
+            http::Response::builder().status(200).body(SdkBody::from(body)).unwrap()
+        };
+        let http = StaticReplayClient::new(vec![ReplayEvent::new(req(), ok()), ReplayEvent::new(req(), ok())]);
+        let conf = aws_sdk_cloudformation::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .http_client(http.clone())
+            .build();
+        let api = CfnApi::new(aws_sdk_cloudformation::Client::from_conf(conf), None);
+        api.execute_change_set("app", "cs-1", true).await.unwrap();
+        api.execute_change_set("app", "cs-2", false).await.unwrap();
+        let bodies: Vec<String> = http
+            .actual_requests()
+            .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).into_owned())
+            .collect();
+        assert!(
+            bodies[0].contains("ChangeSetName=cs-1") && bodies[0].contains("DisableRollback=true"),
+            "{}",
+            bodies[0]
+        );
+        assert!(bodies[1].contains("ChangeSetName=cs-2") && !bodies[1].contains("DisableRollback"), "{}", bodies[1]);
     }
 }

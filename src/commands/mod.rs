@@ -5,6 +5,7 @@
 mod client;
 mod delete;
 mod deploy;
+pub(crate) mod guided;
 mod invoke;
 mod local;
 mod outputs;

@@ -3,6 +3,7 @@
 
 pub mod overrides;
 pub mod samconfig;
+pub mod samconfig_edit;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -180,6 +181,8 @@ pub struct StackConfig {
     pub tags: Vec<(String, String)>,
     pub execute: bool,
     pub confirm: bool,
+    /// Keep what a failed deploy made instead of rolling it back.
+    pub disable_rollback: bool,
 }
 
 /// Resolves stack flags over the samconfig section the project config was read with.
@@ -219,7 +222,18 @@ pub fn stack(pc: &ProjectConfig, aws: &AwsArgs, deploy: Option<&StackDeployArgs>
     let no_execute =
         d.as_ref().is_some_and(|d| d.no_execute_changeset) || sam.flag("no_execute_changeset") == Some(true);
     let confirm = d.as_ref().is_some_and(|d| d.confirm_changeset) || sam.flag("confirm_changeset") == Some(true);
-    Ok(StackConfig { stack_name, aws: aws_opts, bucket, prefix, capabilities, tags, execute: !no_execute, confirm })
+    let disable_rollback = d.as_ref().is_some_and(|d| d.disable_rollback) || sam.flag("disable_rollback") == Some(true);
+    Ok(StackConfig {
+        stack_name,
+        aws: aws_opts,
+        bucket,
+        prefix,
+        capabilities,
+        tags,
+        execute: !no_execute,
+        confirm,
+        disable_rollback,
+    })
 }
 
 /// The project and stack settings of a command that works on a stack, with the template's
@@ -314,7 +328,7 @@ mod tests {
         assert_eq!(c.prefix, "s");
         assert_eq!(c.capabilities, ["CAPABILITY_NAMED_IAM"]);
         assert_eq!(c.tags, [("team".to_string(), "core".to_string())]);
-        assert!(c.confirm && c.execute);
+        assert!(c.confirm && c.execute && !c.disable_rollback);
         let flags = StackDeployArgs {
             s3_bucket: Some("mine".into()),
             s3_prefix: Some("p".into()),
@@ -323,6 +337,7 @@ mod tests {
             tags: vec!["a=1".into()],
             no_execute_changeset: true,
             confirm_changeset: false,
+            disable_rollback: true,
         };
         let aws =
             AwsArgs { stack_name: Some("other".into()), region: Some("us-west-2".into()), profile: Some("dev".into()) };
@@ -333,8 +348,8 @@ mod tests {
         );
         assert_eq!(c.bucket, Bucket::Named("mine".into()));
         assert_eq!(
-            (c.prefix.as_str(), c.capabilities.clone(), c.execute),
-            ("p", vec!["CAPABILITY_IAM".to_string()], false)
+            (c.prefix.as_str(), c.capabilities.clone(), c.execute, c.disable_rollback),
+            ("p", vec!["CAPABILITY_IAM".to_string()], false, true)
         );
         // Nothing configured: defaults, and a clear error for the stack name.
         let bare = tempfile::tempdir().unwrap();

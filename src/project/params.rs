@@ -12,6 +12,9 @@ pub struct Parameter {
     pub kind: String,
     pub default: Option<String>,
     pub allowed_values: Vec<String>,
+    /// `NoEcho: true`: a secret, not shown when typed or echoed back.
+    pub no_echo: bool,
+    pub description: Option<String>,
 }
 
 impl Parameter {
@@ -53,7 +56,16 @@ pub fn declarations(section: Option<&Value>) -> Result<Vec<Parameter>, String> {
             .and_then(Value::as_seq)
             .map(|items| items.iter().filter_map(Value::scalar_string).collect())
             .unwrap_or_default();
-        out.push(Parameter { name: name.clone(), kind: kind.to_string(), default, allowed_values });
+        let no_echo = decl.get("NoEcho").and_then(Value::scalar_string).is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        let description = decl.get("Description").and_then(Value::scalar_string);
+        out.push(Parameter {
+            name: name.clone(),
+            kind: kind.to_string(),
+            default,
+            allowed_values,
+            no_echo,
+            description,
+        });
     }
     Ok(out)
 }
