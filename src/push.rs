@@ -198,8 +198,38 @@ pub struct Pusher<'a> {
     aliases: HashMap<String, String>,
 }
 
+/// The error of a function CloudFormation lists and Lambda does not have.
+fn deleted_outside(physical: &str, id: &str) -> String {
+    format!(
+        "function {physical} no longer exists in Lambda: it was deleted outside CloudFormation, which still lists it and will not recreate it by itself; `lamb delete` the stack and `lamb deploy` it again (or give {id} a new logical id, so that CloudFormation creates a new function)"
+    )
+}
+
 /// What Lambda reported per function id.
 pub type Remote = HashMap<String, Result<Option<RemoteFunction>, AwsError>>;
+
+/// What lamb last pushed or found live, per function of `physical`, taken as what Lambda runs
+/// (settled, with the layers lamb does not track left empty): used instead of reading each
+/// function while lamb knows the stack is as it left it. After a failed push the record keeps
+/// the code last known live; a function that has since become another physical function is
+/// not known this way.
+pub fn recorded(st: &StackState, physical: &HashMap<String, String>) -> Remote {
+    st.functions
+        .iter()
+        .filter(|(id, r)| physical.get(*id) == Some(&r.physical))
+        .map(|(id, r)| {
+            let f = RemoteFunction {
+                name: r.physical.clone(),
+                arn: String::new(),
+                code_sha256: r.code_sha256.clone(),
+                last_update_status: Some("Successful".into()),
+                state: Some("Active".into()),
+                layers: Vec::new(),
+            };
+            (id.clone(), Ok(Some(f)))
+        })
+        .collect()
+}
 
 impl<'a> Pusher<'a> {
     pub fn new(aws: &'a Aws, cfg: &'a StackConfig, st: &StackState, jobs: usize, project: &Project) -> Self {
@@ -266,12 +296,15 @@ impl<'a> Pusher<'a> {
 
     /// Publishes the selected layers whose content differs from the versions their functions
     /// use. Returns the swaps (layer ARN without version → new version) and a report per layer.
+    /// With `trust_records`, a layer whose build is the one lamb last published or found is
+    /// current without asking Lambda.
     pub async fn publish_layers(
         &self,
         project: &Project,
         report: &BuildReport,
         physical: &HashMap<String, String>,
         wanted: &(dyn Fn(&str) -> bool + Sync),
+        trust_records: bool,
         st: &mut StackState,
     ) -> (HashMap<String, String>, Vec<ItemReport>, Remote) {
         let mut swaps = HashMap::new();
@@ -284,6 +317,13 @@ impl<'a> Pusher<'a> {
                 continue;
             };
             let t0 = Instant::now();
+            if let Some(rec) = st.layers.get(&l.res.id).filter(|r| trust_records && r.code_sha256 == a.code_sha256) {
+                items.push(ItemReport {
+                    version_arn: Some(rec.version_arn.clone()),
+                    ..ItemReport::new(&l.res.id, Kind::Layer, SyncStatus::Unchanged)
+                });
+                continue;
+            }
             let Some(deployed) =
                 st.layers.get(&l.res.id).map(|r| r.version_arn.clone()).or_else(|| physical.get(&l.res.id).cloned())
             else {
@@ -444,9 +484,7 @@ impl<'a> Pusher<'a> {
                 }
                 FunctionAction::Missing => {
                     let msg = match &name {
-                        Some(p) => format!(
-                            "function {p} no longer exists in Lambda: it was deleted outside CloudFormation, which still lists it and will not recreate it by itself; `lamb delete` the stack and `lamb deploy` it again (or give {id} a new logical id, so that CloudFormation creates a new function)"
-                        ),
+                        Some(p) => deleted_outside(p, id),
                         None => format!(
                             "function {id} is not in stack {}; deploy it with `lamb deploy`",
                             self.cfg.stack_name
@@ -490,6 +528,12 @@ impl<'a> Pusher<'a> {
                             Ok(live) => {
                                 it.bytes = artifact.as_ref().map_or(0, |a| a.size);
                                 it.code_sha256 = Some(live);
+                            }
+                            // Pushed without reading it first: a function deleted outside
+                            // CloudFormation is found by the push itself.
+                            Err(PushError::Aws(e)) if e.is_not_found() => {
+                                it.status = SyncStatus::Failed;
+                                it.message = Some(deleted_outside(it.physical.as_deref().unwrap_or_default(), &id));
                             }
                             Err(e) => {
                                 it.status = SyncStatus::Failed;

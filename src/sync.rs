@@ -32,6 +32,31 @@ pub struct SyncOptions {
     pub jobs: usize,
     /// Sync even a stack that looks like production (see [`plan::production_marker`]).
     pub allow_production: bool,
+    /// The stack as the caller (the daemon) last read and checked it: used instead of reading
+    /// it again while the infrastructure fingerprint is the same and the read is recent; the
+    /// caller checks again off the hot path ([`verify`]). With it, what lamb last pushed is
+    /// taken as what Lambda runs, so a code push is one `UpdateFunctionCode`.
+    pub known: Option<KnownStack>,
+}
+
+/// A stack lamb read and found in line with the project's infrastructure.
+#[derive(Debug, Clone)]
+pub struct KnownStack {
+    pub info: StackInfo,
+    pub resources: Vec<StackResource>,
+    /// The infrastructure fingerprint it was found current for.
+    pub fingerprint: String,
+    pub read_at: Instant,
+}
+
+/// How long a [`KnownStack`] stands in for reading the stack.
+pub const KNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl KnownStack {
+    /// Whether it stands for `stack` with infrastructure `fingerprint` now.
+    fn fits(&self, stack: &str, fingerprint: &str) -> bool {
+        self.info.name == stack && self.fingerprint == fingerprint && self.read_at.elapsed() < KNOWN_FOR
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +71,13 @@ pub struct SyncReport {
     pub deploy: Option<DeployOutcome>,
     pub items: Vec<ItemReport>,
     pub duration_ms: u64,
+    /// The stack as this pass knew it, for the next pass (code passes that found the
+    /// infrastructure current).
+    #[serde(skip)]
+    pub known: Option<KnownStack>,
+    /// Whether this pass used the caller's [`KnownStack`] instead of reading the stack.
+    #[serde(skip)]
+    pub used_known: bool,
 }
 
 impl SyncReport {
@@ -143,6 +175,10 @@ async fn deployed_templates(
 
 /// Runs one sync pass over a built project. `full_build` builds every function and layer; it
 /// is called when the pass turns into a CloudFormation deploy but `report` covers only some.
+///
+/// A pass that pushed on what lamb knew of the stack ([`SyncOptions::known`]) and had a push
+/// fail for a reason other than AWS's passing trouble (a function gone, a stack emptied) runs
+/// again reading everything, so it catches in the same pass what reading first would have.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     aws: &Aws,
@@ -154,11 +190,38 @@ pub async fn run(
     lamb_dir: &std::path::Path,
     ui: &dyn DeployUi,
 ) -> Result<SyncReport, SyncError> {
+    let first = run_once(aws, project, report, full_build, cfg, opts, opts.known.as_ref(), lamb_dir, ui).await;
+    match &first {
+        Ok(r) if r.used_known && r.items.iter().any(|i| i.status == SyncStatus::Failed && !i.transient) => {
+            tracing::info!(stack = %cfg.stack_name, "a push on what lamb knew of the stack failed; reading it again");
+            run_once(aws, project, report, full_build, cfg, opts, None, lamb_dir, ui).await
+        }
+        _ => first,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_once(
+    aws: &Aws,
+    project: &Project,
+    report: &BuildReport,
+    full_build: &(dyn Fn() -> Result<BuildReport, StateError> + Sync),
+    cfg: &StackConfig,
+    opts: &SyncOptions,
+    known: Option<&KnownStack>,
+    lamb_dir: &std::path::Path,
+    ui: &dyn DeployUi,
+) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
     let stack = cfg.stack_name.clone();
     let _lock = StackState::lock(lamb_dir, &stack, &aws.region).await?;
     let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
-    let info = cfn.describe(&stack).await?;
+    let fingerprint = infra::fingerprint(project, &stack, &cfg.tags);
+    let trusted = known.filter(|k| k.fits(&stack, &fingerprint));
+    let info = match trusted {
+        Some(k) => Some(k.info.clone()),
+        None => cfn.describe(&stack).await?,
+    };
     let no_tags = Vec::new();
     let (remote_tags, remote_params) = info.as_ref().map_or((&no_tags, &no_tags), |i| (&i.tags, &i.parameters));
     check_production(
@@ -172,9 +235,10 @@ pub async fn run(
     if let Some(i) = &info {
         deploy::check_updatable(i)?;
     }
-    let resources = match &info {
-        Some(_) => cfn.resources(&stack).await?,
-        None => Vec::new(),
+    let resources = match (&info, trusted) {
+        (_, Some(k)) => k.resources.clone(),
+        (Some(_), None) => cfn.resources(&stack).await?,
+        (None, None) => Vec::new(),
     };
     let physical = deploy::physical_ids(project, &resources);
     let wanted = |id: &str| opts.ids.is_empty() || opts.ids.iter().any(|w| w == id);
@@ -188,9 +252,8 @@ pub async fn run(
 
     // Infrastructure: known current while lamb's record matches the project and nobody has
     // updated the stack since; otherwise compared with what the stack runs.
-    let fingerprint = infra::fingerprint(project, &stack, &cfg.tags);
     let mut infra_reasons = Vec::new();
-    if let Some(i) = &info {
+    if let Some(i) = info.as_ref().filter(|_| trusted.is_none()) {
         let recorded = st.infra.as_ref().map(|r| (r.fingerprint.as_str(), r.stack_updated.as_str()));
         if plan::infra_known_current(&fingerprint, recorded, &i.updated) {
             tracing::debug!(stack = %stack, "infrastructure matches lamb's last deploy; no template comparison needed");
@@ -254,6 +317,8 @@ pub async fn run(
                 deploy: Some(outcome),
                 items,
                 duration_ms: started.elapsed().as_millis() as u64,
+                known: None,
+                used_known: false,
             });
         }
         SyncMode::CodeSkippingInfra(reasons) => {
@@ -286,7 +351,15 @@ pub async fn run(
     let mut items = Vec::new();
 
     // Layers first: a changed layer is published and its users repointed.
-    let (swaps, mut layer_items, seen) = pusher.publish_layers(project, report, &physical, &wanted, &mut st).await;
+    let trust_records = trusted.is_some();
+    let (swaps, mut layer_items, mut seen) =
+        pusher.publish_layers(project, report, &physical, &wanted, trust_records, &mut st).await;
+    if trust_records && swaps.is_empty() {
+        // What lamb pushed last is what Lambda runs: no read before the push.
+        for (id, f) in crate::push::recorded(&st, &physical) {
+            seen.entry(id).or_insert(f);
+        }
+    }
 
     // Functions: the selected ones, plus every user of a republished layer.
     let users: HashSet<String> =
@@ -317,6 +390,13 @@ pub async fn run(
     st.save(lamb_dir)?;
     let order: HashMap<&str, usize> = project.code_resources().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
     items.sort_by_key(|i| order.get(i.id.as_str()).copied().unwrap_or(usize::MAX));
+    let known = match (trusted, info) {
+        (Some(k), _) => Some(k.clone()),
+        (None, Some(info)) if !infra_skipped => {
+            Some(KnownStack { info, resources, fingerprint, read_at: Instant::now() })
+        }
+        _ => None,
+    };
     Ok(SyncReport {
         stack,
         mode: "code",
@@ -325,7 +405,29 @@ pub async fn run(
         deploy: None,
         items,
         duration_ms: started.elapsed().as_millis() as u64,
+        known,
+        used_known: trust_records,
     })
+}
+
+/// Reads the stack again and says whether it is still as lamb left it: the check a pass that
+/// used a [`KnownStack`] skipped, made after it (off the save's path). `None` when the stack
+/// changed, is gone or is not updatable: the next pass reads and compares everything.
+pub async fn verify(aws: &Aws, project: &Project, cfg: &StackConfig, lamb_dir: &std::path::Path) -> Option<KnownStack> {
+    let stack = &cfg.stack_name;
+    let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
+    let read_at = Instant::now();
+    let info = cfn.describe(stack).await.ok()??;
+    deploy::check_updatable(&info).ok()?;
+    let st = StackState::load(lamb_dir, stack, &aws.region).ok()?;
+    let fingerprint = infra::fingerprint(project, stack, &cfg.tags);
+    let recorded = st.infra.as_ref().map(|r| (r.fingerprint.as_str(), r.stack_updated.as_str()));
+    if !plan::infra_known_current(&fingerprint, recorded, &info.updated) {
+        tracing::info!(stack = %stack, "the stack changed since lamb last read it; the next pass compares it again");
+        return None;
+    }
+    let resources = cfn.resources(stack).await.ok()?;
+    Some(KnownStack { info, resources, fingerprint, read_at })
 }
 
 /// Report items after a CloudFormation deploy: what the change set or lamb's code push
@@ -373,4 +475,54 @@ fn deployed_items(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::FunctionRecord;
+
+    fn known(read_ago: std::time::Duration) -> KnownStack {
+        KnownStack {
+            info: StackInfo { name: "app".into(), ..Default::default() },
+            resources: Vec::new(),
+            fingerprint: "fp".into(),
+            read_at: Instant::now() - read_ago,
+        }
+    }
+
+    #[test]
+    fn a_known_stack_stands_in_only_for_the_same_stack_and_infrastructure_while_recent() {
+        let k = known(std::time::Duration::from_secs(1));
+        assert!(k.fits("app", "fp"));
+        assert!(!k.fits("other", "fp"), "another stack");
+        assert!(!k.fits("app", "fp2"), "the template's infrastructure changed");
+        assert!(!known(KNOWN_FOR + std::time::Duration::from_secs(1)).fits("app", "fp"), "read too long ago");
+    }
+
+    #[test]
+    fn recorded_code_stands_for_what_lambda_runs_for_the_same_physical_function() {
+        let mut st = StackState::default();
+        let rec = |physical: &str, error: Option<&str>| FunctionRecord {
+            physical: physical.into(),
+            code_sha256: format!("sha-{physical}"),
+            via: "sync".into(),
+            synced_at: 0,
+            duration_ms: 0,
+            error: error.map(str::to_string),
+        };
+        st.functions.insert("A".into(), rec("app-A-1", None));
+        st.functions.insert("B".into(), rec("app-B-1", Some("cannot reach AWS")));
+        st.functions.insert("C".into(), rec("app-C-1", None));
+        let physical: HashMap<String, String> =
+            [("A", "app-A-1"), ("B", "app-B-1"), ("C", "app-C-2")].map(|(a, b)| (a.into(), b.into())).into();
+        let r = crate::push::recorded(&st, &physical);
+        let sha =
+            |id: &str| r.get(id).and_then(|f| f.as_ref().ok()).and_then(|f| f.as_ref()).map(|f| f.code_sha256.clone());
+        assert_eq!(sha("A").as_deref(), Some("sha-app-A-1"));
+        // After a failed push the record keeps the code last known live.
+        assert_eq!(sha("B").as_deref(), Some("sha-app-B-1"));
+        // Replaced by another physical function since: not known.
+        assert_eq!(sha("C"), None);
+    }
 }

@@ -814,14 +814,18 @@ fn an_app_with_a_function_url_deploys_syncs_and_names_its_url() {
 #[test]
 fn an_update_lambda_does_not_report_back_fails_loudly_and_the_next_sync_pushes_again() {
     // moto, for one, answers UpdateFunctionCode for a missing S3 key with 200 and an empty
-    // CodeSha256: lamb checks what Lambda runs after every update.
+    // CodeSha256: lamb checks the code Lambda reports after every update (in the update's own
+    // answer when it says the update is done).
     let emu = Emulator::start();
     let proxy = common::faults::FaultProxy::start(&emu);
     let p = deployed_example(&emu, "t-verify");
     p.write("functions/hello_node/index.js", &(p.read("functions/hello_node/index.js") + "// verify\n"));
-    // The read before the update is left alone; every answer after it claims other code.
-    proxy.add(serde_json::json!({"fault": "rewrite", "action": "GetFunctionConfiguration", "path": "HelloNode",
-        "skip": 1, "times": -1, "find": "\"CodeSha256\":\\s*\"[^\"]*\"", "replace": "\"CodeSha256\": \"\""}));
+    // Every answer to the update, and every read after it, claims other code.
+    for action in ["UpdateFunctionCode", "GetFunctionConfiguration"] {
+        let skip = u64::from(action == "GetFunctionConfiguration");
+        proxy.add(serde_json::json!({"fault": "rewrite", "action": action, "path": "HelloNode",
+            "skip": skip, "times": -1, "find": "\"CodeSha256\":\\s*\"[^\"]*\"", "replace": "\"CodeSha256\": \"\""}));
+    }
     let run = p.lamb_env(&["sync", "--yes", "-r", "HelloNode", "--stack-name", "t-verify", "-o", "json"], &proxy.env());
     assert_eq!(run.code, 1, "{}", run.all());
     let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();

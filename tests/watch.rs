@@ -142,6 +142,41 @@ fn an_edit_goes_live_a_touch_does_not_and_an_editor_save_syncs_once() {
     assert_eq!(code_updates(&emu).len(), 1, "one save, one update: {:?}", emu.requests());
 }
 
+#[test]
+fn a_code_save_once_the_stack_is_known_is_one_request_to_aws() {
+    let (emu, p, d) = watched("w-one", &[]);
+    let f = "functions/hello_python/app.py";
+    // The first save after the initial deploy reads the stack and what Lambda runs; the saves
+    // after it push at once (HelloPython also has a layer, unchanged: no call for it either).
+    for round in 0..3 {
+        let before = d.wait_idle(Duration::from_secs(30));
+        emu.clear_requests();
+        p.write(f, &(p.read(f) + &format!("# edit {round}\n")));
+        d.wait_idle_after(before, Duration::from_secs(30));
+        // What the pass sent (the check of the stack after it may follow).
+        let actions: Vec<String> = emu.requests().into_iter().map(|(_, _, action)| action).collect();
+        assert_eq!(live_sha(&emu, "w-one", "HelloPython"), local_sha(&p, "HelloPython"), "round {round}");
+        if round == 0 {
+            assert!(actions.iter().any(|a| a == "DescribeStacks"), "{actions:?}");
+            continue;
+        }
+        assert_eq!(actions.first().map(String::as_str), Some("UpdateFunctionCode"), "round {round}: {actions:?}");
+        let pushes = actions.iter().filter(|a| *a == "UpdateFunctionCode").count();
+        assert_eq!(pushes, 1, "round {round}: {actions:?}");
+        assert!(
+            !actions.iter().any(|a| a == "GetFunctionConfiguration" || a == "GetLayerVersionByArn"),
+            "round {round}: Lambda was read on the save's path: {actions:?}"
+        );
+        // After the push, off the save's path, the daemon reads the stack again (what it did
+        // not read first); the next round starts once that is done.
+        wait_until("the check of the stack after the push", Duration::from_secs(20), || {
+            let actions: Vec<String> = emu.requests().into_iter().map(|(_, _, action)| action).collect();
+            let pushed = actions.iter().position(|a| a == "UpdateFunctionCode");
+            pushed.is_some_and(|i| actions[i..].iter().any(|a| a == "ListStackResources"))
+        });
+    }
+}
+
 /// The quiet window of the storm test. The storm is one burst only if the daemon never sees
 /// it pause for this long: a trailing window is a clock, and no wait on an event can keep a
 /// pass from starting once the window has passed mid-storm (that pass would push part of the

@@ -146,22 +146,31 @@ impl LambdaApi {
     /// Replaces the function's code and waits until the new code is live. Returns the
     /// CodeSha256 Lambda reports afterwards.
     pub async fn update_code(&self, name: &str, code: &CodeSource) -> Result<String, AwsError> {
-        self.settle_and_retry(name, "UpdateFunctionCode", || async {
-            let req = self.client.update_function_code().function_name(name);
-            let sent = match code {
-                CodeSource::Zip(bytes) => {
-                    let timeouts = super::upload_timeouts(bytes.len() as u64);
-                    req.zip_file(Blob::new(bytes.clone()))
-                        .customize()
-                        .config_override(aws_sdk_lambda::config::Builder::default().timeout_config(timeouts))
-                        .send()
-                        .await
-                }
-                CodeSource::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key).send().await,
-            };
-            sent.map(|_| ()).map_err(|e| self.err("UpdateFunctionCode", e))
-        })
-        .await?;
+        let answer = self
+            .settle_and_retry(name, "UpdateFunctionCode", || async {
+                let req = self.client.update_function_code().function_name(name);
+                let sent = match code {
+                    CodeSource::Zip(bytes) => {
+                        let timeouts = super::upload_timeouts(bytes.len() as u64);
+                        req.zip_file(Blob::new(bytes.clone()))
+                            .customize()
+                            .config_override(aws_sdk_lambda::config::Builder::default().timeout_config(timeouts))
+                            .send()
+                            .await
+                    }
+                    CodeSource::S3 { bucket, key } => req.s3_bucket(bucket).s3_key(key).send().await,
+                };
+                sent.map_err(|e| self.err("UpdateFunctionCode", e))
+            })
+            .await?;
+        // The answer says whether the new code is live already: only an update Lambda still
+        // runs (InProgress, or a function still Pending) is polled for.
+        if answer.last_update_status() == Some(&LastUpdateStatus::Successful)
+            && answer.state().is_none_or(|s| *s == State::Active)
+            && let Some(sha) = answer.code_sha256()
+        {
+            return Ok(sha.to_string());
+        }
         Ok(self.wait_updated(name, UPDATE_TIMEOUT).await?.code_sha256)
     }
 

@@ -58,7 +58,14 @@ pub fn sync(args: SyncArgs, global: &crate::cli::GlobalArgs) -> Result<(), Error
             .jobs
         }
     };
-    let opts = SyncOptions { ids, code_only: args.code, yes: args.yes, jobs, allow_production: args.allow_production };
+    let opts = SyncOptions {
+        ids,
+        code_only: args.code,
+        yes: args.yes,
+        jobs,
+        allow_production: args.allow_production,
+        known: None,
+    };
     let rt = runtime()?;
     let result = rt.block_on(async {
         let aws = Aws::connect(&ctx.cfg.aws).await?;

@@ -21,7 +21,9 @@ use super::waiters::{Waiter, Waiters};
 use crate::Error;
 use crate::aws::Aws;
 use crate::engine::Kind;
+use crate::push::SyncStatus;
 use crate::state::StackState;
+use crate::sync::KnownStack;
 use crate::watch::{FsEvent, Target, Watcher};
 
 /// How long a stopping daemon waits for an in-flight pass.
@@ -46,6 +48,10 @@ pub struct Daemon {
     passes: u64,
     /// The initial pass is done (and systemd was told).
     ready: bool,
+    /// The stack as the last code pass found it: the next pass pushes without reading it.
+    known: Option<KnownStack>,
+    /// Where checks of `known` made after a pass report (with the pass count they follow).
+    verified: Option<mpsc::UnboundedSender<(u64, Option<KnownStack>)>>,
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, Error> {
@@ -81,6 +87,8 @@ impl Daemon {
             waiters: Waiters::default(),
             passes: 0,
             ready: false,
+            known: None,
+            verified: None,
         }
     }
 
@@ -93,6 +101,8 @@ impl Daemon {
         let server = tokio::spawn(ipc::serve(listener, ipc_tx));
         // Watching starts before the initial pass: an edit made while it runs gets its own pass.
         let (fs_tx, mut fs_rx) = mpsc::unbounded_channel::<FsEvent>();
+        let (verified_tx, mut verified_rx) = mpsc::unbounded_channel();
+        self.verified = Some(verified_tx);
         let mut watcher = Watcher::start(&self.model.index, fs_tx).map_err(|e| {
             Error::Failed(format!(
                 "cannot watch the project's files: {e}; check inotify limits (fs.inotify.max_user_watches)"
@@ -117,6 +127,12 @@ impl Daemon {
             tokio::select! {
                 Some(ev) = fs_rx.recv() => self.on_fs_event(ev, &mut watcher),
                 Some((cmd, reply)) = ipc_rx.recv() => self.handle(cmd, reply),
+                Some((after, known)) = verified_rx.recv() => {
+                    // A pass that finished since has newer knowledge.
+                    if after == self.passes {
+                        self.known = known;
+                    }
+                }
                 _ = async { tokio::time::sleep_until(wake.expect("guarded").into()).await }, if wake.is_some() => {}
                 done = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     in_flight = None;
@@ -266,6 +282,18 @@ impl Daemon {
         }
     }
 
+    /// Checks the stack again after a pass that pushed without reading it (off the save's
+    /// path): what that pass skipped is caught before the next one, which reads everything if
+    /// the stack changed.
+    fn verify_known(&self) {
+        let Some(tx) = self.verified.clone() else { return };
+        let (aws, model, lamb_dir, after) = (self.aws.clone(), self.model.clone(), self.lamb_dir.clone(), self.passes);
+        tokio::spawn(async move {
+            let known = crate::sync::verify(&aws, &model.project, &model.cfg, &lamb_dir).await;
+            let _ = tx.send((after, known));
+        });
+    }
+
     /// What a pass needs, shared with its task.
     fn context(&self) -> PassContext {
         PassContext {
@@ -277,6 +305,7 @@ impl Daemon {
             code_only: self.code_only,
             follow_external_symlinks: self.follow_external_symlinks,
             allow_production: self.allow_production,
+            known: self.known.clone(),
         }
     }
 
@@ -370,6 +399,24 @@ impl Daemon {
     /// what AWS failed, and answers waiters.
     fn finish(&mut self, o: Outcome) {
         self.passes += 1;
+        match &o.result {
+            // A push that failed for AWS's passing trouble is retried as it was; anything else
+            // failed (a function gone, a build): the next pass reads it all.
+            Ok(Some(report)) if report.failed() => {
+                let transient = |i: &crate::push::ItemReport| i.status != SyncStatus::Failed || i.transient;
+                if !report.items.iter().all(transient) {
+                    self.known = None;
+                }
+            }
+            Ok(Some(report)) => {
+                self.known = report.known.clone();
+                if report.used_known {
+                    self.verify_known();
+                }
+            }
+            Ok(None) => {}
+            Err(_) => self.known = None,
+        }
         let now = Instant::now();
         self.board.record(&o, now, &self.ui);
         for target in self.scheduler.finished(o.seq, &o.for_scheduler(), now, &mut random) {

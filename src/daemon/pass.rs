@@ -77,6 +77,8 @@ pub struct PassContext {
     pub code_only: bool,
     pub follow_external_symlinks: bool,
     pub allow_production: bool,
+    /// The stack as the last pass found it (see [`crate::sync::KnownStack`]).
+    pub known: Option<crate::sync::KnownStack>,
 }
 
 /// Whether a failed sync may succeed later with nothing saved: AWS's trouble, and expired
@@ -155,6 +157,7 @@ pub async fn run_pass(ctx: PassContext, pass: Planned) -> Outcome {
         yes: true,
         jobs: model.settings.jobs,
         allow_production: ctx.allow_production,
+        known: ctx.known.clone(),
     };
     let (m, follow) = (model.clone(), ctx.follow_external_symlinks);
     let full_build = move || build(&m.project, Vec::new(), follow);

@@ -140,6 +140,8 @@ mod tests {
             deploy: None,
             items,
             duration_ms: 1,
+            known: None,
+            used_known: false,
         }
     }
 

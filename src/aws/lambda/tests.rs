@@ -136,6 +136,22 @@ async fn conflict_waits_for_the_function_then_retries_the_update() {
 }
 
 #[tokio::test]
+async fn an_update_lambda_answers_as_done_is_not_polled() {
+    let (done, http) = api(vec![ReplayEvent::new(req("PUT", CODE), resp(200, &config("Successful", "new")))]);
+    let sha = done.update_code("f", &CodeSource::Zip(b"PK".to_vec())).await.unwrap();
+    assert_eq!(sha, "new");
+    assert_eq!(paths(&http), [format!("PUT {CODE}")], "one round trip");
+    // A function still Pending is polled even when its last update says Successful.
+    let pending = config("Successful", "new").replace("\"State\":\"Active\"", "\"State\":\"Pending\"");
+    let (starting, http) = api(vec![
+        ReplayEvent::new(req("PUT", CODE), resp(200, &pending)),
+        ReplayEvent::new(req("GET", CONFIG), resp(200, &config("Successful", "new"))),
+    ]);
+    assert_eq!(starting.update_code("f", &CodeSource::Zip(b"PK".to_vec())).await.unwrap(), "new");
+    assert_eq!(paths(&http).len(), 2);
+}
+
+#[tokio::test]
 async fn missing_function_is_none_not_an_error() {
     let (api, _) = api(vec![ReplayEvent::new(
         req("GET", CONFIG),
