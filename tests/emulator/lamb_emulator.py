@@ -1126,21 +1126,22 @@ def apply_patches() -> None:
 # Request log: GET /_lamb/requests
 # --------------------------------------------------------------------------
 
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
 class RequestLog:
     """WSGI middleware in front of moto recording (method, service, action) per request.
 
     GET    /_lamb/requests        JSON list, oldest first, of
-                                  {"method", "service", "action", "path", "status"}
+                                  {"method", "service", "action", "path", "status", "key"}
     DELETE /_lamb/requests        clear the list
     POST   /_lamb/reset           clear the list and reset all moto state
     POST   /moto-api/reset        (moto's own reset) also clears the list
     Requests to /_lamb/* and /moto-api/* are not recorded.  `service` is the
     SigV4 signing name (cloudformation, lambda, s3, iam, apigateway, sts...),
     `action` the API operation name (CreateChangeSet, GetFunction, PutObject...),
-    "" when it cannot be determined.
+    "" when it cannot be determined, and `key` the access key id that signed it (so a
+    benchmark can tell its own polls from lamb's calls).
     """
 
     def __init__(self, app: Any) -> None:
@@ -1204,7 +1205,8 @@ class RequestLog:
         query = environ.get("QUERY_STRING", "") or ""
         m = _CREDENTIAL_SCOPE.search(auth) or _CREDENTIAL_SCOPE.search(
             "Credential=" + unquote(parse_qs(query).get("X-Amz-Credential", [""])[0]))
-        service = m.group(2) if m else ""
+        service = m.group(3) if m else ""
+        key = m.group(1) if m else ""
         action = ""
         try:
             qs = parse_qs(query)
@@ -1227,7 +1229,7 @@ class RequestLog:
                 action = self._route(service, environ)
         except Exception:  # the log must never break a request
             LOG.debug("could not classify request", exc_info=True)
-        return {"service": service, "action": action}
+        return {"service": service, "action": action, "key": key}
 
     def _route(self, service: str, environ: dict[str, Any]) -> str:
         from moto.core.request import Request  # werkzeug Request + raw_path, as moto's router expects

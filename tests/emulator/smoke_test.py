@@ -353,12 +353,13 @@ def run(port: int) -> None:
         cfn.describe_stacks()
         s3.get_object(Bucket=BUCKET, Key="code.zip")["Body"].read()
         code, _ = client_error_code(lambda: lam.get_function(FunctionName="lamb-smoke-none"))
-        got = [(r["method"], r["service"], r["action"], r["status"]) for r in http_json(port, "GET", "/_lamb/requests")]
-        expect(got == [("POST", "cloudformation", "DescribeStacks", 200), ("GET", "s3", "GetObject", 200),
-                       ("GET", "lambda", "GetFunction", 404)], f"log {got}")
+        got = [(r["method"], r["service"], r["action"], r["status"], r["key"])
+               for r in http_json(port, "GET", "/_lamb/requests")]
+        expect(got == [("POST", "cloudformation", "DescribeStacks", 200, "testing"), ("GET", "s3", "GetObject", 200, "testing"),
+                       ("GET", "lambda", "GetFunction", 404, "testing")], f"log {got}")
         http_json(port, "DELETE", "/_lamb/requests")
 
-    check("emulator: GET/DELETE /_lamb/requests (method, service, action, status)", request_log)
+    check("emulator: GET/DELETE /_lamb/requests (method, service, action, status, signing key)", request_log)
 
     # ---------------- SAM stack through change sets ----------------
     stack = "lamb-smoke-sam"
