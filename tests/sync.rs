@@ -662,24 +662,11 @@ fn a_profile_with_its_own_endpoint_and_region_works_like_the_environment() {
     assert!(run.stderr.contains("no usable AWS credentials (profile `emu`)"), "{}", run.stderr);
 }
 
-/// Runs `lamb ARGS` in `p` on a terminal (`script`), typing `input` at it.
+/// Runs `lamb ARGS` in `p` on a terminal (`script`), typing `input` at it at once (the
+/// terminal keeps it until lamb reads); whether it succeeded, and what the terminal showed.
 fn on_terminal(p: &Project, args: &str, env: &[(&str, String)], input: &str) -> (bool, String) {
-    use std::io::Write as _;
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qec", &format!("{} {args}", lamb_bin()), "/dev/null"])
-        .current_dir(p.path())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    // Typed once lamb asks (script hands it to the terminal; lamb reads it after the prompt).
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    let (code, shown) = on_terminal_stepwise(p, args, env, &[("", input)]);
+    (code == Some(0), shown)
 }
 
 #[test]
@@ -888,8 +875,8 @@ fn on_terminal_stepwise(
         stdin.write_all(text.as_bytes()).unwrap();
         stdin.flush().unwrap();
     }
-    let status = child.wait().unwrap();
     drop(stdin);
+    let status = child.wait().unwrap();
     reader.join().unwrap();
     let text = shown.0.lock().unwrap().clone();
     (status.code(), text)

@@ -468,6 +468,17 @@ mod tests {
         http::Response::builder().status(200).body(SdkBody::from(body)).unwrap()
     }
 
+    /// A CloudFormation API answering from `http`'s replayed exchanges.
+    fn api(http: &StaticReplayClient) -> CfnApi {
+        let conf = aws_sdk_cloudformation::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .http_client(http.clone())
+            .build();
+        CfnApi::new(aws_sdk_cloudformation::Client::from_conf(conf), None)
+    }
+
     fn req() -> http::Request<SdkBody> {
         http::Request::builder().uri("https://cloudformation.us-east-1.amazonaws.com/").body(SdkBody::empty()).unwrap()
     }
@@ -481,13 +492,7 @@ mod tests {
             ReplayEvent::new(req(), page(&[("Inner", "app-Inner-2", "AWS::Lambda::Function")], Some("c2"))),
             ReplayEvent::new(req(), page(&[("Layer", "arn:layer:1", "AWS::Lambda::LayerVersion")], None)),
         ]);
-        let conf = aws_sdk_cloudformation::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-            .http_client(http.clone())
-            .build();
-        let api = CfnApi::new(aws_sdk_cloudformation::Client::from_conf(conf), None);
+        let api = api(&http);
         let found: Vec<(String, String)> =
             api.resources("app").await.unwrap().into_iter().map(|r| (r.logical_id, r.physical_id)).collect();
         assert_eq!(
@@ -522,13 +527,7 @@ mod tests {
             http::Response::builder().status(200).body(SdkBody::from(body)).unwrap()
         };
         let http = StaticReplayClient::new(vec![ReplayEvent::new(req(), ok()), ReplayEvent::new(req(), ok())]);
-        let conf = aws_sdk_cloudformation::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-            .http_client(http.clone())
-            .build();
-        let api = CfnApi::new(aws_sdk_cloudformation::Client::from_conf(conf), None);
+        let api = api(&http);
         api.execute_change_set("app", "cs-1", true).await.unwrap();
         api.execute_change_set("app", "cs-2", false).await.unwrap();
         let bodies: Vec<String> = http

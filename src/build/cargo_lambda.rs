@@ -70,12 +70,9 @@ pub fn build(b: &Builder, p: &Prepared) -> Result<Built, BuildError> {
             ),
         });
     }
-    let work = b.work_dir.join(&p.key[..16]);
-    let _ = fs::remove_dir_all(&work);
+    let (work, out) = b.work_area(p)?;
     let lambda_dir = work.join("lambda");
-    let out = work.join("artifacts");
     let io = |what: String| move |source| BuildError::Io { what, source };
-    fs::create_dir_all(&out).map_err(io(format!("cannot create {}", out.display())))?;
     let wanted = binary(&t.properties);
     let mut cmd = Command::new("cargo");
     cmd.args(arguments(t.arch, wanted.as_deref(), &lambda_dir)).current_dir(&t.source);

@@ -76,11 +76,8 @@ pub fn build(b: &Builder, p: &Prepared) -> Result<Built, BuildError> {
             ),
         });
     }
-    let work = b.work_dir.join(&p.key[..16]);
-    let _ = fs::remove_dir_all(&work);
-    let out = work.join("artifacts");
+    let (work, out) = b.work_area(p)?;
     let io = |what: String| move |source| BuildError::Io { what, source };
-    fs::create_dir_all(&out).map_err(io(format!("cannot create {}", out.display())))?;
     let package = work.join("package.zip");
     let mut cmd = Command::new("dotnet");
     cmd.args(arguments(t.arch, &package)).current_dir(&t.source);

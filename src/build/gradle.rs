@@ -111,11 +111,8 @@ pub fn build(b: &Builder, p: &Prepared) -> Result<Built, BuildError> {
     let t = &p.target;
     let (gradle, _) =
         p.tool.clone().ok_or_else(|| BuildError::MissingTool { tool: "gradle".into(), install: INSTALL.into() })?;
-    let work = b.work_dir.join(&p.key[..16]);
-    let _ = fs::remove_dir_all(&work);
-    let out = work.join("artifacts");
+    let (work, out) = b.work_area(p)?;
     let io = |what: String| move |source| BuildError::Io { what, source };
-    fs::create_dir_all(&out).map_err(io(format!("cannot create {}", out.display())))?;
     let init = work.join("lamb-init.gradle");
     fs::write(&init, INIT_SCRIPT).map_err(io(format!("cannot write {}", init.display())))?;
     // Gradle compares the project's canonical directory.

@@ -432,14 +432,21 @@ impl Builder {
         Ok(Built { artifact, deps })
     }
 
-    /// A fresh scratch directory with a verified copy of the sources: (work, src, artifacts).
-    fn scratch(&self, p: &Prepared) -> Result<(PathBuf, PathBuf, PathBuf), BuildError> {
+    /// A fresh work directory for `p` with an empty artifacts directory in it: (work,
+    /// artifacts). For tools that build in the code directory itself.
+    fn work_area(&self, p: &Prepared) -> Result<(PathBuf, PathBuf), BuildError> {
         let work = self.work_dir.join(&p.key[..16]);
         let _ = fs::remove_dir_all(&work);
-        let src = work.join("src");
         let artifacts = work.join("artifacts");
         fs::create_dir_all(&artifacts)
             .map_err(|source| BuildError::Io { what: format!("cannot create {}", artifacts.display()), source })?;
+        Ok((work, artifacts))
+    }
+
+    /// A fresh scratch directory with a verified copy of the sources: (work, src, artifacts).
+    fn scratch(&self, p: &Prepared) -> Result<(PathBuf, PathBuf, PathBuf), BuildError> {
+        let (work, artifacts) = self.work_area(p)?;
+        let src = work.join("src");
         for (f, h) in p.files.iter().zip(&p.hashes) {
             copy_verified(&f.abs, &src.join(&f.rel), f.exec, h)?;
         }
