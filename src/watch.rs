@@ -310,9 +310,17 @@ impl Debouncer {
 /// What the OS watcher reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FsEvent {
-    Changed(Vec<PathBuf>),
+    /// Paths that changed. `complete` when the event itself says the new content is whole: a
+    /// file renamed over its destination, the way editors save, is one finished write, so it
+    /// needs no quiet window to wait for more.
+    Changed { paths: Vec<PathBuf>, complete: bool },
     /// Events were lost (queue overflow, watcher error): everything must be looked at again.
     Rescan,
+}
+
+/// The quiet window a change waits out: none for a complete one (see [`FsEvent::Changed`]).
+pub fn quiet_for(complete: bool, window: std::time::Duration) -> std::time::Duration {
+    if complete { std::time::Duration::ZERO } else { window }
 }
 
 /// The OS watcher, rebuilt whenever the watch set changes.
@@ -331,7 +339,10 @@ impl Watcher {
             // Reads and opens change nothing.
             Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => {}
             Ok(ev) => {
-                let _ = tx.send(FsEvent::Changed(ev.paths));
+                use notify::event::{ModifyKind, RenameMode};
+                let complete =
+                    matches!(ev.kind, notify::EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)));
+                let _ = tx.send(FsEvent::Changed { paths: ev.paths, complete });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "file watcher error; looking at every function again");

@@ -177,6 +177,31 @@ fn a_code_save_once_the_stack_is_known_is_one_request_to_aws() {
     }
 }
 
+#[test]
+fn an_editors_rename_over_save_syncs_without_waiting_out_the_quiet_window() {
+    // A minute of quiet window: only a save that needs none goes live within the test.
+    let (emu, p, d) = watched_logging_events("w-rename", &["--debounce-ms", "60000"]);
+    d.wait_idle(Duration::from_secs(30));
+    let f = p.path().join("functions/hello_node/index.js");
+    let tmp = p.path().join("functions/hello_node/.index.js.tmp~");
+    fs::write(&tmp, p.read("functions/hello_node/index.js") + "// saved by renaming over\n").unwrap();
+    fs::rename(&tmp, &f).unwrap();
+    let want = local_sha(&p, "HelloNode");
+    wait_until("the rename-over save to be live", Duration::from_secs(20), || {
+        live_sha(&emu, "w-rename", "HelloNode") == want
+    });
+
+    // A plain write may be followed by more: it waits out the window (seen, pending, not pushed).
+    emu.clear_requests();
+    let app = p.path().join("functions/hello_python/app.py");
+    p.write("functions/hello_python/app.py", &(p.read("functions/hello_python/app.py") + "# written in place\n"));
+    d.wait_change(&app, Duration::from_secs(20));
+    let v = status_json(&d, &p, "w-rename");
+    let python = v["functions"].as_array().unwrap().iter().find(|f| f["id"] == "HelloPython").unwrap().clone();
+    assert_eq!(python["pending"], true, "{v}");
+    assert!(code_updates(&emu).is_empty(), "{:?}", emu.requests());
+}
+
 /// The quiet window of the storm test. The storm is one burst only if the daemon never sees
 /// it pause for this long: a trailing window is a clock, and no wait on an event can keep a
 /// pass from starting once the window has passed mid-storm (that pass would push part of the

@@ -200,7 +200,8 @@ impl Daemon {
         let now = Instant::now();
         let quiet = Duration::from_millis(self.model.settings.debounce_ms);
         match ev {
-            FsEvent::Changed(paths) => {
+            FsEvent::Changed { paths, complete } => {
+                let quiet = crate::watch::quiet_for(complete, quiet);
                 for p in paths {
                     // A code directory deleted and created again needs its watch again.
                     watcher.rewatch(&p);

@@ -72,11 +72,12 @@ pub async fn watch(
                 let Some(ev) = ev else { return };
                 let now = Instant::now();
                 match ev {
-                    FsEvent::Changed(paths) => {
+                    FsEvent::Changed { paths, complete } => {
+                        let quiet = crate::watch::quiet_for(complete, debounce);
                         for p in paths {
                             watcher.rewatch(&p);
                             for t in idx.classify(&p) {
-                                debouncer.event(t, now, debounce);
+                                debouncer.event(t, now, quiet);
                             }
                         }
                     }
