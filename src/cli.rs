@@ -80,6 +80,12 @@ pub enum Command {
     /// Print the stack's outputs and API endpoints
     #[command(after_help = EXIT_CODES)]
     Outputs(OutputsArgs),
+    /// List the stack's endpoints, resources or outputs (before a deploy: what the template says)
+    #[command(subcommand)]
+    List(ListCommand),
+    /// Print functions' CloudWatch logs, interleaved by time; --tail follows them
+    #[command(after_help = EXIT_CODES)]
+    Logs(LogsArgs),
     /// Invoke a deployed function and print its response and log tail
     #[command(after_help = EXIT_CODES)]
     Invoke(InvokeArgs),
@@ -259,6 +265,61 @@ pub struct OutputsArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
+    pub output: Format,
+}
+
+/// Output format of `lamb list` (SAM's names: table or json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    #[value(alias = "human")]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Every function and API: its stage URLs or function URL, and the API's paths and methods
+    #[command(after_help = EXIT_CODES)]
+    Endpoints(ListArgs),
+    /// Every resource of the stack with its physical id (`-` for what is not deployed)
+    #[command(after_help = EXIT_CODES)]
+    Resources(ListArgs),
+    /// The deployed stack's outputs
+    #[command(name = "stack-outputs", after_help = EXIT_CODES)]
+    StackOutputs(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table, value_name = "FORMAT")]
+    pub output: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this function's logs (repeatable) [default: every function of the stack]
+    #[arg(short = 'r', long = "resource-id", value_name = "ID")]
+    pub resource_ids: Vec<String>,
+    /// Keep printing new events as they arrive (polls every second); Ctrl-C stops
+    #[arg(long)]
+    pub tail: bool,
+    /// Events from this long ago (30s, 10m, 2h, 1d) or this time (2026-01-31T12:00:00Z) on
+    #[arg(long, value_name = "AGE|TIME", default_value = "10m")]
+    pub since: String,
+    /// Only events matching this CloudWatch Logs filter pattern (e.g. ERROR, or '"request id"')
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Result format on stdout (json: one document; with --tail, one event object per line)
     #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
     pub output: Format,
 }
