@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::endpoints::{Endpoint, endpoints};
 use super::runtime;
 use crate::Error;
-use crate::aws::Aws;
 use crate::aws::cloudformation::{CfnApi, StackResource};
+use crate::aws::{Aws, AwsError};
 use crate::cli::{ListArgs, ListCommand, ListFormat};
 use crate::config::{self, StackConfig};
 use crate::load_project_with;
@@ -268,7 +268,7 @@ pub fn list(cmd: ListCommand) -> Result<(), Error> {
     if what == "stack-outputs" {
         let (_, cfg) = config::project_and_stack(&args.project, &args.aws, None, &section)?;
         let (deployed, region) = runtime()?.block_on(read_stack(&cfg, false))?;
-        let deployed = deployed.ok_or_else(|| Error::Failed(not_deployed(&cfg.stack_name, &region)))?;
+        let deployed = deployed.ok_or_else(|| AwsError::Failed(not_deployed(&cfg.stack_name, &region)))?;
         print(args.output, &deployed.outputs, &["OutputKey", "OutputValue", "Description"], |o| {
             vec![o.output_key.clone(), o.output_value.clone(), o.description.clone()]
         });
@@ -291,14 +291,16 @@ pub fn list(cmd: ListCommand) -> Result<(), Error> {
     };
     let methods = api_methods(&project);
     let declared = declared(&project, &methods);
-    let (resources, urls) = deployed.as_ref().map_or((&[][..], &[][..]), |d| (&d.resources[..], &d.urls[..]));
+    let (mut resources, urls) = deployed.map_or((Vec::new(), Vec::new()), |d| (d.resources, d.urls));
+    // CloudFormation lists resources in no particular order: by id, they read (and diff) well.
+    resources.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
     if what == "resources" {
-        let rows = resource_rows(&declared, resources);
+        let rows = resource_rows(&declared, &resources);
         print(args.output, &rows, &["LogicalResourceId", "PhysicalResourceId"], |r| {
             vec![r.logical_resource_id.clone(), r.physical_resource_id.clone()]
         });
     } else {
-        let rows = endpoint_rows(&declared, resources, urls, &methods);
+        let rows = endpoint_rows(&declared, &resources, &urls, &methods);
         print(args.output, &rows, &["LogicalResourceId", "PhysicalResourceId", "CloudEndpoint", "Methods"], |r| {
             vec![
                 r.logical_resource_id.clone(),
@@ -387,8 +389,8 @@ Resources:
         let deployed = [
             res("Hello", "app-Hello-1", "AWS::Lambda::Function"),
             res("HelloRole", "app-HelloRole-1", "AWS::IAM::Role"),
-            res("Shared0123456789", "arn:aws:lambda:us-east-1:1:layer:Shared:1", "AWS::Lambda::LayerVersion"),
             res("ServerlessRestApi", "abc123", "AWS::ApiGateway::RestApi"),
+            res("Shared0123456789", "arn:aws:lambda:us-east-1:1:layer:Shared:1", "AWS::Lambda::LayerVersion"),
         ];
         let rows = resource_rows(&declared, &deployed);
         let pairs: Vec<(&str, &str)> =
@@ -398,8 +400,8 @@ Resources:
             [
                 ("Hello", "app-Hello-1"),
                 ("HelloRole", "app-HelloRole-1"),
-                ("Shared0123456789", "arn:aws:lambda:us-east-1:1:layer:Shared:1"),
                 ("ServerlessRestApi", "abc123"),
+                ("Shared0123456789", "arn:aws:lambda:us-east-1:1:layer:Shared:1"),
                 ("Bucket", "-"),
             ]
         );

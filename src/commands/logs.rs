@@ -22,7 +22,7 @@ use crate::cli::LogsArgs;
 use crate::config::logs::LogsConfig;
 use crate::output::{Format, emit};
 use crate::project::value::Value;
-use crate::project::{Function, Project, closest};
+use crate::project::{Function, Problem, Project, ProjectError, closest};
 
 /// How often `--tail` asks for new events.
 const POLL: Duration = Duration::from_secs(1);
@@ -75,7 +75,13 @@ fn function_ids(project: &Project, wanted: &[String]) -> Result<Vec<String>, Err
     let all: Vec<&Function> = project.functions.iter().collect();
     let known = || all.iter().map(|f| f.res.id.as_str()).collect::<Vec<_>>().join(", ");
     if all.is_empty() {
-        return Err(Error::Failed("the template has no functions, so there are no logs to read".into()));
+        return Err(Error::Project(ProjectError::Invalid {
+            problems: vec![Problem {
+                file: project.root_stack().file.path.clone(),
+                line: None,
+                message: "the template has no functions, so there are no logs to read".into(),
+            }],
+        }));
     }
     if wanted.is_empty() {
         return Ok(all.iter().map(|f| f.res.id.clone()).collect());
@@ -152,14 +158,14 @@ fn not_deployed(stack: &str, region: &str) -> String {
 async fn sources(aws: &Aws, project: &Project, stack: &str, ids: &[String]) -> Result<Vec<Source>, Error> {
     let cfn = CfnApi::new(aws.cfn.clone(), aws.profile.clone());
     if cfn.describe(stack).await?.is_none() {
-        return Err(Error::Failed(not_deployed(stack, &aws.region)));
+        return Err(AwsError::Failed(not_deployed(stack, &aws.region)).into());
     }
     let resources = cfn.resources(stack).await?;
     let physical = crate::deploy::physical_ids(project, &resources);
     let mut names = Vec::new();
     for id in ids {
         let name = physical.get(id).ok_or_else(|| {
-            Error::Failed(format!("function {id} is not in stack {stack} yet; deploy it with `lamb deploy`"))
+            AwsError::Failed(format!("function {id} is not in stack {stack} yet; deploy it with `lamb deploy`"))
         })?;
         names.push(name.clone());
     }
