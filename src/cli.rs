@@ -303,14 +303,14 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Only this function's logs (repeatable) [default: every function of the stack]
-    #[arg(short = 'r', long = "resource-id", value_name = "ID")]
+    /// Only this function's logs (repeatable; SAM's `-n/--name` works too) [default: every function of the stack]
+    #[arg(short = 'r', long = "resource-id", value_name = "ID", short_alias = 'n', alias = "name")]
     pub resource_ids: Vec<String>,
     /// Keep printing new events as they arrive (polls every second); Ctrl-C stops
     #[arg(long)]
     pub tail: bool,
-    /// Events from this long ago (30s, 10m, 2h, 1d) or this time (2026-01-31T12:00:00Z) on
-    #[arg(long, value_name = "AGE|TIME", default_value = "10m")]
+    /// Events from this long ago (30s, 10m, 2h, 1d; `5mins ago`) or this time (2026-01-31T12:00:00Z) on; SAM's `--start-time` works too
+    #[arg(long, value_name = "AGE|TIME", default_value = "10m", short_alias = 's', alias = "start-time")]
     pub since: String,
     /// Only events matching this CloudWatch Logs filter pattern (e.g. ERROR, or '"request id"')
     #[arg(long, value_name = "PATTERN")]
@@ -529,6 +529,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn logs_take_sams_flag_names_too() {
+        let cli =
+            Cli::try_parse_from(["lamb", "logs", "-n", "A", "--name", "B", "-r", "C", "--start-time", "5mins ago"])
+                .unwrap();
+        let Command::Logs(l) = cli.command else { panic!() };
+        assert_eq!(l.resource_ids, ["A", "B", "C"]);
+        assert_eq!(l.since, "5mins ago");
     }
 
     #[test]
