@@ -354,45 +354,45 @@ fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
     rx
 }
 
-/// Waits for a line containing `text`, returning the lines seen before it.
-fn wait_line(rx: &mpsc::Receiver<String>, text: &str, timeout: Duration) -> Vec<String> {
+/// Waits for a line containing `text`, returning the lines seen before it and the line.
+fn wait_for(rx: &mpsc::Receiver<String>, text: &str, timeout: Duration) -> (Vec<String>, String) {
     let deadline = Instant::now() + timeout;
     let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(line) if line.contains(text) => return seen,
+            Ok(line) if line.contains(text) => return (seen, line),
             Ok(line) => seen.push(line),
             Err(_) => panic!("no line with {text:?} within {timeout:?}; saw {seen:?}"),
         }
     }
 }
 
-#[test]
-fn tail_prints_events_written_after_it_started_once_each_and_exits_0_on_ctrl_c() {
-    let emu = emulator();
-    let stack = "t-tail";
-    let p = deployed_app(emu, stack);
-    let hello = format!("/aws/lambda/{}", physical(emu, stack, "Hello"));
-    let worker = format!("/custom/{stack}/worker");
-    put_events(emu, &hello, "s1", &[(now_ms() - MIN, "before the tail")]);
+/// The lines seen before the one containing `text`.
+fn wait_line(rx: &mpsc::Receiver<String>, text: &str, timeout: Duration) -> Vec<String> {
+    wait_for(rx, text, timeout).0
+}
 
+/// The line containing `text`.
+fn wait_line_text(rx: &mpsc::Receiver<String>, text: &str, timeout: Duration) -> String {
+    wait_for(rx, text, timeout).1
+}
+
+/// `lamb logs --tail ARGS` running in `p` with `env`, and its stdout lines as they come.
+fn spawn_tail(p: &Project, args: &[&str], env: &[(&str, String)]) -> (std::process::Child, mpsc::Receiver<String>) {
     let mut cmd = Command::new(lamb_bin());
-    cmd.args(["logs", "--tail"]).current_dir(p.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (k, v) in emu.env() {
+    cmd.args(["logs", "--tail"]).args(args).current_dir(p.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
     let rx = lines_of(&mut child);
-    wait_line(&rx, "before the tail", Duration::from_secs(30));
+    (child, rx)
+}
 
-    // Written after it started: both functions' new events show up, each once.
-    put_events(emu, &worker, "w1", &[(now_ms(), "worker after")]);
-    wait_line(&rx, "worker after", Duration::from_secs(30));
-    put_events(emu, &hello, "s1", &[(now_ms(), "hello after")]);
-    let between = wait_line(&rx, "hello after", Duration::from_secs(30));
-    assert!(between.is_empty(), "nothing printed twice: {between:?}");
-
+/// Sends SIGINT (Ctrl-C) and waits, bounded, for the exit; returns the exit code, stderr, and
+/// every line printed after those already taken from `rx`.
+fn interrupt(mut child: std::process::Child, rx: mpsc::Receiver<String>) -> (Option<i32>, String, Vec<String>) {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -405,8 +405,58 @@ fn tail_prints_events_written_after_it_started_once_each_and_exits_0_on_ctrl_c()
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(0), "Ctrl-C is a normal end: {stderr}");
     // The reader ends at the end of the output: everything printed is in by now.
-    let rest: Vec<String> = rx.iter().collect();
+    (status.code(), stderr, rx.iter().collect())
+}
+
+#[test]
+fn tail_prints_events_written_after_it_started_once_each_and_exits_0_on_ctrl_c() {
+    let emu = emulator();
+    let stack = "t-tail";
+    let p = deployed_app(emu, stack);
+    let hello = format!("/aws/lambda/{}", physical(emu, stack, "Hello"));
+    let worker = format!("/custom/{stack}/worker");
+    put_events(emu, &hello, "s1", &[(now_ms() - MIN, "before the tail")]);
+
+    let (child, rx) = spawn_tail(&p, &[], &emu.env());
+    wait_line(&rx, "before the tail", Duration::from_secs(30));
+    // Written after it started: both functions' new events show up, each once (the window
+    // read again each second still holds "before the tail").
+    put_events(emu, &worker, "w1", &[(now_ms(), "worker after")]);
+    let line = wait_line_text(&rx, "worker after", Duration::from_secs(30));
+    assert!(line.starts_with("Worker  "), "{line}");
+    put_events(emu, &hello, "s1", &[(now_ms(), "hello after")]);
+    let between = wait_line(&rx, "hello after", Duration::from_secs(30));
+    assert!(between.is_empty(), "nothing printed twice: {between:?}");
+
+    let (code, stderr, rest) = interrupt(child, rx);
+    assert_eq!(code, Some(0), "Ctrl-C is a normal end: {stderr}");
+    assert!(rest.is_empty(), "nothing printed twice: {rest:?}");
+}
+
+#[test]
+fn tail_rides_out_an_outage_and_prints_json_lines() {
+    let emu = emulator();
+    let stack = "t-tail-outage";
+    let p = deployed_app(emu, stack);
+    let hello = format!("/aws/lambda/{}", physical(emu, stack, "Hello"));
+    put_events(emu, &hello, "s1", &[(now_ms() - MIN, "before")]);
+    let proxy = common::faults::FaultProxy::start(emu);
+
+    let (child, rx) = spawn_tail(&p, &["-r", "Hello", "-o", "json"], &proxy.env());
+    let first = wait_line_text(&rx, "before", Duration::from_secs(30));
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!((v["function"].as_str(), v["log_group"].as_str()), (Some("Hello"), Some(hello.as_str())), "{v}");
+    assert!(v["event_id"].is_string() && v["timestamp"].is_i64() && v["time"].as_str().unwrap().ends_with('Z'));
+    // More failures in a row than the SDK retries: polls fail for a while, then work again.
+    proxy.add(serde_json::json!({"fault": "error503", "service": "logs", "action": "FilterLogEvents", "times": 12}));
+    put_events(emu, &hello, "s1", &[(now_ms(), "after the outage")]);
+    let between = wait_line(&rx, "after the outage", Duration::from_secs(60));
+    assert!(between.is_empty(), "nothing printed twice: {between:?}");
+    assert_eq!(proxy.injected("error503"), 12);
+
+    let (code, stderr, rest) = interrupt(child, rx);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("reading logs failed, retrying"), "the outage is reported: {stderr}");
     assert!(rest.is_empty(), "nothing printed twice: {rest:?}");
 }
