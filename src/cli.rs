@@ -80,6 +80,12 @@ pub enum Command {
     /// Print the stack's outputs and API endpoints
     #[command(after_help = EXIT_CODES)]
     Outputs(OutputsArgs),
+    /// List the stack's endpoints, resources or outputs (before a deploy: what the template says)
+    #[command(subcommand)]
+    List(ListCommand),
+    /// Print functions' CloudWatch logs, interleaved by time; --tail follows them
+    #[command(after_help = EXIT_CODES)]
+    Logs(LogsArgs),
     /// Invoke a deployed function and print its response and log tail
     #[command(after_help = EXIT_CODES)]
     Invoke(InvokeArgs),
@@ -259,6 +265,61 @@ pub struct OutputsArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
     /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
+    pub output: Format,
+}
+
+/// Output format of `lamb list` (SAM's names: table or json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    #[value(alias = "human")]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Every function and API: its stage URLs or function URL, and the API's paths and methods
+    #[command(after_help = EXIT_CODES)]
+    Endpoints(ListArgs),
+    /// Every resource of the stack with its physical id (`-` for what is not deployed)
+    #[command(after_help = EXIT_CODES)]
+    Resources(ListArgs),
+    /// The deployed stack's outputs
+    #[command(name = "stack-outputs", after_help = EXIT_CODES)]
+    StackOutputs(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Result format on stdout
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table, value_name = "FORMAT")]
+    pub output: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this function's logs (repeatable; SAM's `-n/--name` works too) [default: every function of the stack]
+    #[arg(short = 'r', long = "resource-id", value_name = "ID", short_alias = 'n', alias = "name")]
+    pub resource_ids: Vec<String>,
+    /// Keep printing new events as they arrive (polls every second); Ctrl-C stops
+    #[arg(long)]
+    pub tail: bool,
+    /// Events from this long ago (30s, 10m, 2h, 1d; `5mins ago`) or this time (2026-01-31T12:00:00Z) on; SAM's `--start-time` works too
+    #[arg(long, value_name = "AGE|TIME", default_value = "10m", short_alias = 's', alias = "start-time")]
+    pub since: String,
+    /// Only events matching this CloudWatch Logs filter pattern (e.g. ERROR, or '"request id"')
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Result format on stdout (json: one document; with --tail, one event object per line)
     #[arg(short, long, value_enum, default_value_t = Format::Human, value_name = "FORMAT")]
     pub output: Format,
 }
@@ -468,6 +529,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn logs_take_sams_flag_names_too() {
+        let cli =
+            Cli::try_parse_from(["lamb", "logs", "-n", "A", "--name", "B", "-r", "C", "--start-time", "5mins ago"])
+                .unwrap();
+        let Command::Logs(l) = cli.command else { panic!() };
+        assert_eq!(l.resource_ids, ["A", "B", "C"]);
+        assert_eq!(l.since, "5mins ago");
     }
 
     #[test]

@@ -284,6 +284,16 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             let format = args.output;
             json_errors(format, || commands::outputs(args))
         }
+        Command::List(cmd) => {
+            let (cli::ListCommand::Endpoints(a) | cli::ListCommand::Resources(a) | cli::ListCommand::StackOutputs(a)) =
+                &cmd;
+            let format = if a.output == cli::ListFormat::Json { output::Format::Json } else { output::Format::Human };
+            json_errors(format, || commands::list(cmd))
+        }
+        Command::Logs(args) => {
+            let format = args.output;
+            json_errors(format, || commands::logs(args))
+        }
         Command::Invoke(args) => {
             let format = args.output;
             json_errors(format, || commands::invoke(args))

@@ -225,6 +225,7 @@ pub fn recorded(st: &StackState, physical: &HashMap<String, String>) -> Remote {
                 last_update_status: Some("Successful".into()),
                 state: Some("Active".into()),
                 layers: Vec::new(),
+                log_group: None,
             };
             (id.clone(), Ok(Some(f)))
         })

@@ -24,6 +24,8 @@ pub struct RemoteFunction {
     pub state: Option<String>,
     /// Layer version ARNs, in order.
     pub layers: Vec<String>,
+    /// `LoggingConfig.LogGroup`: where the function logs (Lambda says, when it says).
+    pub log_group: Option<String>,
 }
 
 /// Where new code comes from.
@@ -71,6 +73,7 @@ impl LambdaApi {
             last_update_status: out.last_update_status().map(|s| s.as_str().to_string()),
             state: out.state().map(|s| s.as_str().to_string()),
             layers: out.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect(),
+            log_group: out.logging_config().and_then(|l| l.log_group()).map(str::to_string),
         }))
     }
 
@@ -109,6 +112,7 @@ impl LambdaApi {
                     last_update_status: out.last_update_status().map(|s| s.as_str().to_string()),
                     state: out.state().map(|s| s.as_str().to_string()),
                     layers: out.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect(),
+                    log_group: out.logging_config().and_then(|l| l.log_group()).map(str::to_string),
                 });
             }
             if !backoff.wait().await {
@@ -306,6 +310,7 @@ impl LambdaApi {
                         last_update_status: f.last_update_status().map(|s| s.as_str().to_string()),
                         state: f.state().map(|s| s.as_str().to_string()),
                         layers: f.layers().iter().filter_map(|l| l.arn().map(str::to_string)).collect(),
+                        log_group: f.logging_config().and_then(|l| l.log_group()).map(str::to_string),
                     },
                 );
             }

@@ -4,6 +4,7 @@
 
 pub mod cloudformation;
 pub mod lambda;
+pub mod logs;
 pub mod s3;
 
 use std::time::Duration;
@@ -407,6 +408,7 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub s3: aws_sdk_s3::Client,
     pub cfn: aws_sdk_cloudformation::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts_config: aws_config::SdkConfig,
     pub region: String,
     pub profile: Option<String>,
@@ -438,6 +440,7 @@ impl Aws {
             lambda: aws_sdk_lambda::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             cfn: aws_sdk_cloudformation::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             sts_config: config,
             region,
             profile: opts.profile.clone(),

@@ -1,6 +1,7 @@
 //! Turning flags, samconfig and the environment into one validated configuration. Nothing
 //! downstream sees clap types or reads samconfig itself.
 
+pub mod logs;
 pub mod overrides;
 pub mod samconfig;
 pub mod samconfig_edit;
@@ -43,6 +44,8 @@ pub enum ConfigError {
     LambToml { file: PathBuf, message: String },
     #[error("{var}: {message}")]
     Env { var: String, message: String },
+    #[error("--since `{value}`: {reason}")]
+    Since { value: String, reason: String },
 }
 
 impl ConfigError {
@@ -54,6 +57,7 @@ impl ConfigError {
                 | ConfigError::SamconfigMissing { .. }
                 | ConfigError::ProjectDir { .. }
                 | ConfigError::Overrides(_)
+                | ConfigError::Since { .. }
         )
     }
 }
@@ -251,6 +255,20 @@ pub fn project_and_stack(
     }
     pc.pseudo.stack_name = Some(cfg.stack_name.clone());
     Ok((pc, cfg))
+}
+
+/// [`project_and_stack`] for a command that also works without a stack (it then shows what the
+/// template alone says): no stack name configured is `None`, not an error.
+pub fn project_and_optional_stack(
+    project_args: &ProjectArgs,
+    aws: &AwsArgs,
+    command: &str,
+) -> Result<(ProjectConfig, Option<StackConfig>), ConfigError> {
+    match project_and_stack(project_args, aws, None, command) {
+        Ok((pc, cfg)) => Ok((pc, Some(cfg))),
+        Err(ConfigError::NoStackName) => Ok((project(project_args, command)?, None)),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

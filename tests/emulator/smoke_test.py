@@ -288,7 +288,7 @@ def clients(port: int) -> dict[str, Any]:
         aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
     )
-    return {name: boto3.client(name, **kw) for name in ("cloudformation", "s3", "lambda", "apigateway", "iam")}
+    return {name: boto3.client(name, **kw) for name in ("cloudformation", "s3", "lambda", "apigateway", "iam", "logs")}
 
 
 def wait_change_set(cfn: Any, stack: str, cs: str, timeout: float = 30) -> dict[str, Any]:
@@ -717,6 +717,27 @@ def run(port: int) -> None:
 
     check("cfn: resource failure during execute -> ROLLBACK_COMPLETE / UPDATE_ROLLBACK_COMPLETE + reason",
           execute_failure)
+
+    def logs_round_trip() -> None:
+        # What `lamb logs` reads and its tests write: plain moto, no patch needed.
+        logs = c["logs"]
+        group = "/aws/lambda/smoke-logs"
+        logs.create_log_group(logGroupName=group)
+        now = int(time.time() * 1000)
+        for stream, events in (("a", [(now - 300_000, "old"), (now - 2_000, "a ERROR x")]), ("b", [(now - 1_000, "b ok")])):
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            logs.put_log_events(logGroupName=group, logStreamName=stream,
+                                logEvents=[{"timestamp": t, "message": m} for t, m in events])
+        got = logs.filter_log_events(logGroupName=group, startTime=now - 60_000)["events"]
+        expect(sorted(e["message"] for e in got) == ["a ERROR x", "b ok"], f"startTime: {got}")
+        expect(all(e.get("eventId") and e.get("logStreamName") for e in got), f"eventId/logStreamName: {got}")
+        got = logs.filter_log_events(logGroupName=group, startTime=0, filterPattern="ERROR")["events"]
+        expect([e["message"] for e in got] == ["a ERROR x"], f"filterPattern: {got}")
+        code, _ = client_error_code(lambda: logs.filter_log_events(logGroupName="/aws/lambda/none"))
+        expect(code == "ResourceNotFoundException", code)
+
+    check("logs: create group/stream, put_log_events, filter_log_events (startTime, filterPattern, missing group)",
+          logs_round_trip)
 
 
 def stdin_eof_exit() -> None:
