@@ -277,16 +277,23 @@ pub fn list(cmd: ListCommand) -> Result<(), Error> {
     let (pc, cfg) = config::project_and_optional_stack(&args.project, &args.aws, &section)?;
     let project = load_project_with(&pc)?;
     let deployed = match &cfg {
-        Some(cfg) => {
-            let (deployed, region) = runtime()?.block_on(read_stack(cfg, what == "endpoints"))?;
-            if deployed.is_none() {
-                eprintln!(
-                    "note: {}; until then, this is what the template says",
-                    not_deployed(&cfg.stack_name, &region)
-                );
+        Some(cfg) => match runtime()?.block_on(read_stack(cfg, what == "endpoints")) {
+            Ok((deployed, region)) => {
+                if deployed.is_none() {
+                    eprintln!(
+                        "note: {}; until then, this is what the template says",
+                        not_deployed(&cfg.stack_name, &region)
+                    );
+                }
+                deployed
             }
-            deployed
-        }
+            // Not set up for AWS yet (a new project): the template still says a lot.
+            Err(Error::Aws(e @ AwsError::Credentials { .. })) => {
+                eprintln!("note: cannot read stack {} ({e}); this is what the template says", cfg.stack_name);
+                None
+            }
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     let methods = api_methods(&project);
