@@ -20,6 +20,7 @@ mod deploy;
 mod engine;
 mod fingerprint;
 mod infra;
+mod init;
 mod local;
 mod output;
 mod package;
@@ -62,6 +63,8 @@ pub(crate) enum Error {
     Local(#[from] local::LocalError),
     #[error(transparent)]
     Guided(#[from] commands::guided::GuidedError),
+    #[error(transparent)]
+    Init(#[from] init::InitError),
     /// Local I/O that failed outside any one module's work (the terminal, the runtime).
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
@@ -83,6 +86,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Config(c) if c.is_usage() => 2,
             Error::Guided(g) if g.is_usage() => 2,
+            Error::Init(i) if i.is_usage() => 2,
             _ => 1,
         }
     }
@@ -233,6 +237,7 @@ pub(crate) fn load_project_with(pc: &config::ProjectConfig) -> Result<project::P
 fn dispatch(cli: Cli) -> Result<(), Error> {
     let use_color = color(cli.global.color);
     match cli.command {
+        Command::Init(args) => commands::init(args),
         Command::Build(args) => json_errors(args.output, || {
             let project = load_project(&args.project, "build")?;
             if let Some(w) = project.parameter_warning() {
