@@ -131,9 +131,15 @@ pub(crate) fn files(choice: &Choice) -> Files {
         let dir = TEMPLATES.get_dir(layer).unwrap_or_else(|| panic!("built-in template layer {layer} is embedded"));
         add(dir, layer, &mut files);
     }
-    // Included by each app's template.yaml; outside the project directory, so not written.
-    let snippet = TEMPLATES.get_file("_apps/_function.yaml").expect("embedded");
-    files.insert("_apps/_function.yaml", snippet.contents().to_vec(), false);
+    // Snippets that the templates include (`_apps/_function.yaml`, `go/_runtime.go`): outside
+    // the project directory, so not written themselves.
+    for dir in ["_apps", choice.language.id] {
+        let snippets = TEMPLATES.get_dir(dir).into_iter().flat_map(|d| d.files());
+        for f in snippets.filter(|f| f.path().file_name().is_some_and(|n| n.to_string_lossy().starts_with('_'))) {
+            let path = f.path().to_str().expect("UTF-8 names in lamb's templates");
+            files.insert(path, f.contents().to_vec(), false);
+        }
+    }
     files
 }
 
