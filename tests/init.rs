@@ -444,3 +444,89 @@ fn a_location_renders_the_users_cookiecutter_template_from_a_directory_or_a_zip(
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("variable `lang`: `\"rust\"` is not one of the template's choices"), "{}", r.stderr);
 }
+
+/// Runs `lamb ARGS` in `p` on a terminal (`script`), typing each step's text once the terminal
+/// shows its marker; the exit code and everything the terminal showed.
+fn on_terminal(p: &Project, args: &str, steps: &[(&str, &str)]) -> (Option<i32>, String) {
+    use std::io::{Read as _, Write as _};
+    use std::sync::{Arc, Condvar, Mutex};
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{} {args}", lamb_bin()), "/dev/null"])
+        .current_dir(p.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let shown = Arc::new((Mutex::new(String::new()), Condvar::new()));
+    let reader = {
+        let shown = shown.clone();
+        let mut out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.0.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                shown.1.notify_all();
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    for (marker, text) in steps {
+        let (lock, cvar) = &*shown;
+        let (guard, waited) = cvar
+            .wait_timeout_while(lock.lock().unwrap(), std::time::Duration::from_secs(30), |s| !s.contains(marker))
+            .unwrap();
+        assert!(!waited.timed_out(), "no `{marker}` on the terminal:\n{}", *guard);
+        drop(guard);
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let text = shown.0.lock().unwrap().clone();
+    (status.code(), text)
+}
+
+fn has_script() -> bool {
+    Command::new("script").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn on_a_terminal_init_asks_numbered_questions_with_defaults() {
+    if !has_script() {
+        eprintln!("skipped: `script` (util-linux/bsdutils) is not installed");
+        return;
+    }
+    let p = Project::empty();
+    let steps = [
+        ("Which template", "2\n"),
+        ("Which runtime", "\n"),
+        ("Which architecture", "3\n"),
+        ("is not one of 1-2", "2\n"),
+        ("Project name [lamb-app]", "queue-app\n"),
+    ];
+    let (code, text) = on_terminal(&p, "init", &steps);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("1 - Hello World") && text.contains("Choice [1]"), "{text}");
+    assert!(text.contains("python3.13 (Python, pip)") && text.contains("(Rust (cargo-lambda), cargo)"), "{text}");
+    let template = p.read("queue-app/template.yaml");
+    assert!(template.contains("AWS::SQS::Queue") && template.contains("Runtime: python3.13"), "{template}");
+    assert!(template.contains("- arm64"), "{template}");
+}
+
+#[test]
+fn ctrl_c_in_the_questions_writes_nothing_and_exits_130() {
+    if !has_script() {
+        eprintln!("skipped: `script` (util-linux/bsdutils) is not installed");
+        return;
+    }
+    let p = Project::empty();
+    let (code, text) = on_terminal(&p, "init", &[("Which template", "1\n"), ("Which runtime", "\x03")]);
+    assert_eq!(code, Some(130), "{text}");
+    assert_eq!(std::fs::read_dir(p.path()).unwrap().count(), 0, "nothing written: {text}");
+}
