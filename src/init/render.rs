@@ -1,7 +1,7 @@
 //! Cookiecutter templates, read and rendered as cookiecutter renders them: `cookiecutter.json`
 //! gives the variables and their defaults (a list is a choice whose first item is the default;
 //! a string may refer to the variables before it; `_`-prefixed keys are private and not
-//! rendered), the one top-level directory whose name holds `{{cookiecutter.…}}` is the project,
+//! rendered, `__`-prefixed ones private and rendered), the one top-level directory whose name holds `{{cookiecutter.…}}` is the project,
 //! and every path and text file under it is a Jinja template (strict about undefined
 //! variables, trailing newlines kept). Binary files and paths matching `_copy_without_render`
 //! are copied as they are. Hooks are not run.
@@ -107,7 +107,8 @@ pub(crate) fn context(
                 }
                 v.clone()
             }
-            None if key.starts_with('_') => default,
+            // `_x` is private and taken as written; `__x` is private but rendered (cookiecutter 2).
+            None if key.starts_with('_') && !key.starts_with("__") => default,
             None => {
                 let chosen = match default {
                     Value::Array(choices) => choices.into_iter().next().unwrap_or(Value::Null),
@@ -147,7 +148,7 @@ pub(crate) fn render(location: &str, files: &Files, overrides: &Map<String, Valu
             return Err(InitError::NotATemplate {
                 location: location.to_string(),
                 missing:
-                    "a top-level directory named with a cookiecutter variable, such as {{cookiecutter.project_name}}/"
+                    "top-level directory named with a cookiecutter variable, such as {{cookiecutter.project_name}}/"
                         .to_string(),
             });
         }

@@ -130,3 +130,25 @@ fn a_zip_with_the_template_in_one_top_directory_is_read_as_that_directory() {
     assert_eq!(r.name, "z");
     assert!(r.files.files["bootstrap"].executable);
 }
+
+/// The shape of SAM's own app templates: a choice-less `architectures` object that `--architecture`
+/// replaces, a rendered private `__stack_name`, and `{%- if ... != [] %}` around a loop.
+#[test]
+fn a_sam_style_template_renders_with_sams_extra_context() {
+    let t = template(&[
+        (
+            "cookiecutter.json",
+            r#"{"project_name": "Name of the project", "runtime": "python3.13", "architectures": {"value": ["x86_64", "arm64"]}, "_copy_without_render": [".gitignore"], "__stack_name": "{{ cookiecutter.project_name.lower().replace(' ', '-') }}"}"#,
+        ),
+        (
+            "{{cookiecutter.project_name}}/template.yaml",
+            "Runtime: {{ cookiecutter.runtime }}\n{%- if cookiecutter.architectures.value != [] %}\nArchitectures:\n{%- for arch in cookiecutter.architectures.value %}\n  - {{arch}}\n{%- endfor %}\n{%- endif %}\nStack: {{ cookiecutter.__stack_name }}\n",
+        ),
+        ("{{cookiecutter.project_name}}/.gitignore", "{{ not jinja }}\n"),
+    ]);
+    let r = render("sam", &t, &overrides(json!({"project_name": "My Shop", "architectures": {"value": ["arm64"]}})))
+        .unwrap();
+    assert_eq!(r.name, "My Shop");
+    assert_eq!(text(&r, "template.yaml"), "Runtime: python3.13\nArchitectures:\n  - arm64\nStack: my-shop\n");
+    assert_eq!(text(&r, ".gitignore"), "{{ not jinja }}\n");
+}
