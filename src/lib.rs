@@ -7,6 +7,7 @@
 //! (`package`) what changed. `push` hands built code to Lambda, `deploy` runs CloudFormation
 //! (and pushes what it left alone), `sync` chooses between them for one pass, the daemon
 //! (`daemon`) runs passes as files change, and `commands` print what each command did.
+//! `init` stands apart: it writes a new project from a template, before any of the above.
 
 #![warn(missing_docs)]
 

@@ -39,6 +39,8 @@ pub(crate) enum InitError {
     NoLocation { location: String },
     #[error("{location}: {file}: {problem}")]
     Render { location: String, file: String, problem: String },
+    #[error("{location} is not a readable zip ({problem}); give a template directory or a .zip of one")]
+    BadZip { location: String, problem: String },
     #[error("{} already exists; lamb init does not overwrite: pick another --name or --output-dir, or remove it", path.display())]
     Exists { path: PathBuf },
     #[error("{what}: {source}")]

@@ -273,7 +273,7 @@ fn walk(root: &Path, dir: &Path, files: &mut Files) -> Result<(), InitError> {
 /// Reads a template from a zip: its files at the top, or under one top directory.
 pub(crate) fn read_zip(path: &Path) -> Result<Files, InitError> {
     let location = path.display().to_string();
-    let bad = |problem: String| InitError::Render { location: location.clone(), file: String::new(), problem };
+    let bad = |problem: String| InitError::BadZip { location: location.clone(), problem };
     let file = std::fs::File::open(path)
         .map_err(|source| InitError::Io { what: format!("cannot open {location}"), source })?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a readable zip ({e})")))?;

@@ -126,6 +126,11 @@ fn a_zip_with_the_template_in_one_top_directory_is_read_as_that_directory() {
     }
     z.finish().unwrap();
     let files = read_zip(&path).unwrap();
+    let e = read_zip(&dir.path().join("missing.zip")).unwrap_err().to_string();
+    assert!(e.starts_with("cannot open"), "{e}");
+    std::fs::write(dir.path().join("notes.txt"), "plain text").unwrap();
+    let e = read_zip(&dir.path().join("notes.txt")).unwrap_err().to_string();
+    assert!(e.contains("notes.txt is not a readable zip (") && e.contains("give a template directory"), "{e}");
     let r = render("t.zip", &files, &Map::new()).unwrap();
     assert_eq!(r.name, "z");
     assert!(r.files.files["bootstrap"].executable);
