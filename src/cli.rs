@@ -462,7 +462,7 @@ pub struct InitArgs {
     /// Lambda runtime (python3.13, nodejs22.x, provided.al2023, ...)
     #[arg(short, long, value_name = "RUNTIME")]
     pub runtime: Option<String>,
-    /// Built-in app template: hello-world, sqs, scheduled, step-functions (nodejs: also NAME-typescript)
+    /// Built-in app template: hello-world, sqs, scheduled, step-functions (nodejs: also NAME-typescript; SAM's names too)
     #[arg(long, value_name = "TEMPLATE")]
     pub app_template: Option<String>,
     /// Instruction set of the functions

@@ -54,6 +54,13 @@ pub(crate) const APPS: &[(&str, &str)] = &[
     ("step-functions", "Step Functions: a state machine (DefinitionUri) calling two functions"),
 ];
 
+/// SAM's names for the same app templates (`sam init --app-template`), taken as well.
+const SAM_NAMES: &[(&str, &str)] = &[
+    ("quick-start-sqs", "sqs"),
+    ("quick-start-cloudwatch-events", "scheduled"),
+    ("step-functions-sample-app", "step-functions"),
+];
+
 /// The languages a runtime takes, with the dependency manager of each.
 pub(crate) fn languages(runtime: &str) -> &'static [Language] {
     if runtime.starts_with("python") {
@@ -102,6 +109,12 @@ pub(crate) fn choose(runtime: &str, app_template: &str, manager: Option<&str>) -
         let which: Vec<String> = langs.iter().map(|l| format!("{} ({})", l.manager, l.label)).collect();
         return Err(InitError::ManagerNeeded { runtime: runtime.to_string(), known: which.join(", ") });
     }
+    let (base, suffix) = match app_template.strip_suffix("-typescript") {
+        Some(base) => (base, "-typescript"),
+        None => (app_template, ""),
+    };
+    let base = SAM_NAMES.iter().find(|(sam, _)| *sam == base).map_or(base, |(_, ours)| *ours);
+    let app_template = format!("{base}{suffix}");
     for lang in &candidates {
         for (app, _) in APPS {
             if format!("{app}{}", lang.suffix) == app_template {
@@ -111,15 +124,10 @@ pub(crate) fn choose(runtime: &str, app_template: &str, manager: Option<&str>) -
     }
     let known: Vec<String> =
         candidates.iter().flat_map(|l| APPS.iter().map(move |(app, _)| format!("{app}{}", l.suffix))).collect();
-    let hint = crate::project::closest(app_template, known.iter().map(String::as_str))
+    let hint = crate::project::closest(&app_template, known.iter().map(String::as_str))
         .map(|c| format!(" (did you mean {c}?)"))
         .unwrap_or_default();
-    Err(InitError::UnknownApp {
-        app: app_template.to_string(),
-        runtime: runtime.to_string(),
-        hint,
-        known: known.join(", "),
-    })
+    Err(InitError::UnknownApp { app: app_template, runtime: runtime.to_string(), hint, known: known.join(", ") })
 }
 
 /// The files of a built-in template: the shared layer, then the app's own.
@@ -200,6 +208,16 @@ mod tests {
         let ts = choose("nodejs22.x", "step-functions-typescript", None).unwrap();
         assert_eq!((ts.language, ts.app), (TYPESCRIPT, "step-functions"));
         assert_eq!(choose("nodejs22.x", "hello-world", Some("npm")).unwrap().language, JAVASCRIPT);
+    }
+
+    #[test]
+    fn sams_app_template_names_are_taken_too() {
+        for (sam, ours) in [("quick-start-sqs", "sqs"), ("quick-start-cloudwatch-events", "scheduled")] {
+            assert_eq!(choose("python3.13", sam, None).unwrap().app, ours);
+        }
+        let sf = choose("nodejs22.x", "step-functions-sample-app-typescript", None).unwrap();
+        assert_eq!((sf.language, sf.app), (TYPESCRIPT, "step-functions"));
+        assert_eq!(choose("nodejs22.x", "hello-world-typescript", None).unwrap().language, TYPESCRIPT);
     }
 
     #[test]
