@@ -65,6 +65,9 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a new project from a built-in app template or a cookiecutter template (asks on a terminal)
+    #[command(after_help = EXIT_CODES)]
+    Init(InitArgs),
     /// Build the functions and layers whose code changed since the last build
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
@@ -510,6 +513,37 @@ pub struct ServiceArgs {
     /// Install without asking (the service syncs without asking, as `lamb sync --yes` does)
     #[arg(short, long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Project name: the directory and the stack name
+    #[arg(short, long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Lambda runtime (python3.13, nodejs22.x, provided.al2023, ...)
+    #[arg(short, long, value_name = "RUNTIME")]
+    pub runtime: Option<String>,
+    /// Built-in app template: hello-world, sqs, scheduled, step-functions (nodejs: also NAME-typescript; SAM's names too)
+    #[arg(long, value_name = "TEMPLATE")]
+    pub app_template: Option<String>,
+    /// Instruction set of the functions
+    #[arg(short, long, value_name = "ARCH", value_parser = ["x86_64", "arm64"])]
+    pub architecture: Option<String>,
+    /// Dependency manager: pip, npm, cargo (Rust) or mod (Go); needed for provided.* runtimes
+    #[arg(short, long, value_name = "MANAGER", value_parser = ["pip", "npm", "cargo", "mod"])]
+    pub dependency_manager: Option<String>,
+    /// Directory to create the project in
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// A cookiecutter template of your own: a directory or a .zip
+    #[arg(short, long, value_name = "DIR|ZIP", conflicts_with_all = ["runtime", "app_template", "dependency_manager"])]
+    pub location: Option<PathBuf>,
+    /// Values over the template's cookiecutter.json, as a JSON object
+    #[arg(long, value_name = "JSON")]
+    pub extra_context: Option<String>,
+    /// Never ask: fail naming the flags that are missing
+    #[arg(long)]
+    pub no_interactive: bool,
 }
 
 #[derive(Debug, Args)]

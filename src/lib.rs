@@ -7,6 +7,7 @@
 //! (`package`) what changed. `push` hands built code to Lambda, `deploy` runs CloudFormation
 //! (and pushes what it left alone), `sync` chooses between them for one pass, the daemon
 //! (`daemon`) runs passes as files change, and `commands` print what each command did.
+//! `init` stands apart: it writes a new project from a template, before any of the above.
 
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ mod deploy;
 mod engine;
 mod fingerprint;
 mod infra;
+mod init;
 mod local;
 mod output;
 mod package;
@@ -62,6 +64,8 @@ pub(crate) enum Error {
     Local(#[from] local::LocalError),
     #[error(transparent)]
     Guided(#[from] commands::guided::GuidedError),
+    #[error(transparent)]
+    Init(#[from] init::InitError),
     /// Local I/O that failed outside any one module's work (the terminal, the runtime).
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
@@ -83,6 +87,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Config(c) if c.is_usage() => 2,
             Error::Guided(g) if g.is_usage() => 2,
+            Error::Init(i) if i.is_usage() => 2,
             _ => 1,
         }
     }
@@ -233,6 +238,7 @@ pub(crate) fn load_project_with(pc: &config::ProjectConfig) -> Result<project::P
 fn dispatch(cli: Cli) -> Result<(), Error> {
     let use_color = color(cli.global.color);
     match cli.command {
+        Command::Init(args) => commands::init(args),
         Command::Build(args) => json_errors(args.output, || {
             let project = load_project(&args.project, "build")?;
             if let Some(w) = project.parameter_warning() {

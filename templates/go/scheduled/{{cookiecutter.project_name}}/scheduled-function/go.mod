@@ -1,0 +1,3 @@
+module scheduled-function
+
+go 1.19

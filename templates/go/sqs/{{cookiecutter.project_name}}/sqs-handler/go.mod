@@ -1,0 +1,3 @@
+module sqs-handler
+
+go 1.19

@@ -1,0 +1,1 @@
+{% include "go/_runtime.go" %}

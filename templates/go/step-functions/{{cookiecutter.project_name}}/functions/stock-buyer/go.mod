@@ -1,0 +1,3 @@
+module stock-buyer
+
+go 1.19

@@ -1,0 +1,3 @@
+module stock-checker
+
+go 1.19

@@ -1,0 +1,7 @@
+/**
+ * Runs on the schedule in template.yaml; `event` is EventBridge's Scheduled Event.
+ */
+export const lambdaHandler = async (event, context) => {
+  console.log(JSON.stringify({ scheduledAt: event.time, rule: event.resources }));
+  return { ok: true, time: event.time };
+};

@@ -1,0 +1,6 @@
+/**
+ * The first step of the state machine: a stock's price (a random one, in this sample).
+ */
+export const lambdaHandler = async (): Promise<{ stock_price: number }> => {
+  return { stock_price: Math.floor(Math.random() * 101) };
+};
