@@ -448,48 +448,7 @@ fn a_location_renders_the_users_cookiecutter_template_from_a_directory_or_a_zip(
 /// Runs `lamb ARGS` in `p` on a terminal (`script`), typing each step's text once the terminal
 /// shows its marker; the exit code and everything the terminal showed.
 fn on_terminal(p: &Project, args: &str, steps: &[(&str, &str)]) -> (Option<i32>, String) {
-    use std::io::{Read as _, Write as _};
-    use std::sync::{Arc, Condvar, Mutex};
-    let mut child = Command::new("script")
-        .args(["-qec", &format!("{} {args}", lamb_bin()), "/dev/null"])
-        .current_dir(p.path())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let shown = Arc::new((Mutex::new(String::new()), Condvar::new()));
-    let reader = {
-        let shown = shown.clone();
-        let mut out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = out.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                shown.0.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-                shown.1.notify_all();
-            }
-        })
-    };
-    let mut stdin = child.stdin.take().unwrap();
-    for (marker, text) in steps {
-        let (lock, cvar) = &*shown;
-        let (guard, waited) = cvar
-            .wait_timeout_while(lock.lock().unwrap(), std::time::Duration::from_secs(30), |s| !s.contains(marker))
-            .unwrap();
-        assert!(!waited.timed_out(), "no `{marker}` on the terminal:\n{}", *guard);
-        drop(guard);
-        stdin.write_all(text.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    let status = child.wait().unwrap();
-    drop(stdin);
-    reader.join().unwrap();
-    let text = shown.0.lock().unwrap().clone();
-    (status.code(), text)
+    common::terminal::on_terminal(p, args, &[], steps)
 }
 
 fn has_script() -> bool {

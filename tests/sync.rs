@@ -665,7 +665,7 @@ fn a_profile_with_its_own_endpoint_and_region_works_like_the_environment() {
 /// Runs `lamb ARGS` in `p` on a terminal (`script`), typing `input` at it at once (the
 /// terminal keeps it until lamb reads); whether it succeeded, and what the terminal showed.
 fn on_terminal(p: &Project, args: &str, env: &[(&str, String)], input: &str) -> (bool, String) {
-    let (code, shown) = on_terminal_stepwise(p, args, env, &[("", input)]);
+    let (code, shown) = common::terminal::on_terminal(p, args, env, &[("", input)]);
     (code == Some(0), shown)
 }
 
@@ -828,60 +828,6 @@ fn an_update_lambda_does_not_report_back_fails_loudly_and_the_next_sync_pushes_a
     assert_eq!(sha_of(&functions(&emu, "t-verify"), "HelloNode"), code_sha(&built, "HelloNode"));
 }
 
-/// Runs `lamb ARGS` on a terminal (`script`), typing each step's text once the output shows
-/// its prompt; returns the exit code and everything the terminal showed.
-fn on_terminal_stepwise(
-    p: &Project,
-    args: &str,
-    env: &[(&str, String)],
-    steps: &[(&str, &str)],
-) -> (Option<i32>, String) {
-    use std::io::{Read as _, Write as _};
-    use std::sync::{Arc, Condvar, Mutex};
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qec", &format!("{} {args}", lamb_bin()), "/dev/null"])
-        .current_dir(p.path())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let shown = Arc::new((Mutex::new(String::new()), Condvar::new()));
-    let reader = {
-        let shown = shown.clone();
-        let mut out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = out.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                shown.0.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-                shown.1.notify_all();
-            }
-        })
-    };
-    let mut stdin = child.stdin.take().unwrap();
-    for (prompt, text) in steps {
-        let (lock, cvar) = &*shown;
-        let (guard, timeout) = cvar
-            .wait_timeout_while(lock.lock().unwrap(), std::time::Duration::from_secs(60), |s| !s.contains(prompt))
-            .unwrap();
-        assert!(!timeout.timed_out(), "no `{prompt}` on the terminal:\n{}", *guard);
-        drop(guard);
-        stdin.write_all(text.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    drop(stdin);
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    let text = shown.0.lock().unwrap().clone();
-    (status.code(), text)
-}
-
 #[test]
 fn deploy_guided_asks_deploys_and_saves_samconfig_so_the_next_commands_need_no_flags() {
     let emu = emulator();
@@ -955,7 +901,7 @@ fn deploy_guided_needs_a_terminal_and_ctrl_c_or_a_broken_samconfig_leave_everyth
 
     // Ctrl-C at the second question: exit 130, nothing written or deployed.
     let steps = [("Stack Name [lamb-hello]: ", "t-ctrl-c\n"), ("AWS Region [us-east-1]: ", "\u{3}")];
-    let (code, out) = on_terminal_stepwise(&p, "deploy --guided", &emu.env(), &steps);
+    let (code, out) = common::terminal::on_terminal(&p, "deploy --guided", &emu.env(), &steps);
     assert_eq!(code, Some(130), "{out}");
     assert_eq!(p.read("samconfig.toml"), before);
     let exists = rt().block_on(async {

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod emulator;
 pub mod faults;
 pub mod server;
+pub mod terminal;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,35 +3,8 @@
 # directory on the last line: put it first on PATH for BuildMethod rust-cargolambda.
 #
 #   tests/toolchains/cargo-lambda.sh [VENV_DIR]   (default: <repo>/target/cargo-lambda-venv)
-#
-# Idempotent and fast when up to date; concurrent callers are serialised with flock.
 set -euo pipefail
-
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${1:-$HERE/../../target/cargo-lambda-venv}"
-PINS="cargo-lambda==1.9.2 ziglang==0.17.0"
-PY="${PYTHON:-python3}"
-
-mkdir -p "$(dirname "$VENV")"
-VENV="$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")"
-STAMP="$VENV/.lamb-pins"
-
-up_to_date() { [ -x "$VENV/bin/cargo-lambda" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PINS" ]; }
-
-if ! up_to_date; then
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$VENV.lock"
-    flock 9
-  fi
-  if ! up_to_date; then
-    {
-      rm -rf "$VENV"
-      "$PY" -m venv "$VENV"
-      # shellcheck disable=SC2086
-      "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q $PINS
-      "$VENV/bin/cargo-lambda" lambda --version
-      echo "$PINS" >"$STAMP"
-    } 1>&2
-  fi
-fi
-echo "$VENV/bin"
+"$HERE/pinned-venv.sh" "$VENV" "cargo-lambda==1.9.2 ziglang==0.17.0" cargo-lambda lambda --version
+echo "$(cd "$VENV" && pwd)/bin"
